@@ -1,0 +1,28 @@
+"""Dramatiq actors. Importing this package installs the broker from the environment's
+settings, then defines every actor (``stepflow actors`` runs ``dramatiq stepflow.actors``)."""
+
+from stepflow.actors import runtime
+from stepflow.actors.broker import install_broker
+from stepflow.logs import configure_logging
+
+configure_logging(runtime.settings().log_level)
+broker = install_broker(runtime.settings())
+
+from stepflow.actors.job_messages import (  # noqa: E402  (actors bind to the broker installed above)
+    job_completed,
+    job_error,
+    job_progression,
+    job_queue_not_found,
+    job_stopped,
+)
+from stepflow.actors.workflows import launch_workflow  # noqa: E402
+
+__all__ = [
+    "broker",
+    "job_completed",
+    "job_error",
+    "job_progression",
+    "job_queue_not_found",
+    "job_stopped",
+    "launch_workflow",
+]

@@ -1,0 +1,63 @@
+"""Starting every step that may start, in the transaction that holds the workflow lock."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stepflow.actors.state import LockedWorkflow
+from stepflow.engine.graph import steps_to_start
+from stepflow.engine.launch import input_steps, plan_step
+from stepflow.engine.status import TERMINAL_WORKFLOW_STATES
+from stepflow.engine.templates import WorkflowContext
+from stepflow.models import Job
+from stepflow.models.base import utcnow
+from stepflow.wire.orders import JobOrder
+
+
+def job_inputs(session: Session, workflow_id: int, step_ids: Iterable[int]) -> dict[int, list[list[dict[str, Any]]]]:
+    """Parameters of the jobs of ``step_ids``, per step, in creation order."""
+    ids = list(step_ids)
+    inputs: dict[int, list[list[dict[str, Any]]]] = defaultdict(list)
+    if ids:
+        rows = session.execute(
+            select(Job.step_id, Job.parameters)
+            .where(Job.workflow_id == workflow_id, Job.step_id.in_(ids))
+            .order_by(Job.id)
+        )
+        for step_id, parameters in rows:
+            inputs[step_id].append(parameters)
+    return inputs
+
+
+def advance(locked: LockedWorkflow, work_directory: str) -> list[JobOrder]:
+    """Start steps until none can start (ours.md Q1), then settle the workflow status.
+
+    Returns the orders of the new worker jobs; the caller publishes them after commit. A
+    paused or finished workflow starts nothing.
+    """
+    workflow = locked.workflow
+    orders: list[JobOrder] = []
+    if workflow.status not in TERMINAL_WORKFLOW_STATES and workflow.status != "paused":
+        context = WorkflowContext(
+            workflow_id=workflow.id,
+            reference=workflow.reference,
+            parameters=workflow.parameters,
+            work_directory=work_directory,
+            now=utcnow(),
+        )
+        started: set[int] = set()
+        while startable := [s for s in steps_to_start(locked.steps, locked.counts()) if s["id"] not in started]:
+            for step in startable:
+                started.add(step["id"])
+                inputs = job_inputs(locked.session, workflow.id, input_steps(step))
+                for plan in plan_step(step, context, inputs):
+                    job = locked.create_job(step, plan)
+                    if job is not None and plan.state == "queued":
+                        orders.append(JobOrder(job.id, job.name, job.step_id, job.parameters))
+    locked.refresh_status()
+    return orders

@@ -1,0 +1,88 @@
+"""Actors for worker messages handed over by the bridge (one transaction each).
+
+Each takes the worker's JSON payload (already validated by the bridge), applies it under the
+workflow lock, commits, then publishes the orders of any steps that became startable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+import msgspec
+import structlog
+from sqlalchemy.orm import Session
+
+from stepflow.actors import runtime, transitions
+from stepflow.actors.dispatch import dispatch
+from stepflow.wire import messages
+from stepflow.wire.dead_letters import dead_letter
+from stepflow.wire.orders import JobOrder
+from stepflow.wire.topology import JOB_QUEUE_NOT_FOUND
+
+log = structlog.get_logger(__name__)
+
+JOBS_QUEUE = "stepflow.jobs"
+
+
+def _apply(job_id: int, change: Callable[[Session, str], list[JobOrder]]) -> bool:
+    """Run ``change`` in one transaction, then dispatch; False when the job is unknown."""
+    with structlog.contextvars.bound_contextvars(job_id=job_id):
+        try:
+            with runtime.transaction() as session:
+                orders = change(session, runtime.settings().workers_work_directory)
+        except transitions.UnknownJob:
+            log.warning("message for an unknown job acked")
+            return False
+        dispatch(runtime.sessions(), runtime.order_publisher(), orders)
+        return True
+
+
+@dramatiq.actor(queue_name=JOBS_QUEUE)
+def job_completed(payload: dict[str, Any]) -> None:
+    message = msgspec.convert(payload, messages.JobCompleted)
+    _apply(message.job_id, lambda session, wd: transitions.job_completed(session, message, wd))
+
+
+@dramatiq.actor(queue_name=JOBS_QUEUE)
+def job_error(payload: dict[str, Any]) -> None:
+    message = msgspec.convert(payload, messages.JobError)
+    if message.job_id is None:
+        log.info("job_error without job_id", message=message.description())
+        return
+    job_id = message.job_id
+    _apply(job_id, lambda session, wd: transitions.job_failed(session, job_id, message.description(), wd))
+
+
+@dramatiq.actor(queue_name=JOBS_QUEUE)
+def job_progression(payload: dict[str, Any]) -> None:
+    message = msgspec.convert(payload, messages.JobProgression)
+    _apply(message.job_id, lambda session, wd: transitions.job_progression(session, message, wd))
+
+
+@dramatiq.actor(queue_name=JOBS_QUEUE)
+def job_stopped(payload: dict[str, Any]) -> None:
+    message = msgspec.convert(payload, messages.JobStopped)
+    _apply(message.job_id, lambda session, wd: transitions.job_stopped(session, message, wd))
+
+
+@dramatiq.actor(queue_name=JOBS_QUEUE)
+def job_queue_not_found(payload: dict[str, Any]) -> None:
+    """An order no worker queue was bound for: its job fails; an unknown job is dead-lettered."""
+    message = msgspec.convert(payload, messages.JobOrder)
+    failure = transitions.QUEUE_NOT_FOUND_MESSAGE
+    found = _apply(message.job_id, lambda session, wd: transitions.job_failed(session, message.job_id, failure, wd))
+    if not found:
+        dead_letter(runtime.dead_letter_publisher(), msgspec.json.encode(payload), "unknown job", JOB_QUEUE_NOT_FOUND)
+
+
+def bridge_handlers() -> dict[str, Callable[[dict[str, Any]], Any]]:
+    """What the bridge hands each consumed queue's messages to: the actor of that name."""
+    return {
+        "job_completed": job_completed.send,
+        "job_error": job_error.send,
+        "job_progression": job_progression.send,
+        "job_stopped": job_stopped.send,
+        JOB_QUEUE_NOT_FOUND: job_queue_not_found.send,
+    }

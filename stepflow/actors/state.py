@@ -1,0 +1,129 @@
+"""A workflow held under its row lock, with the counters every decision reads.
+
+All changes to a workflow's jobs go through ``LockedWorkflow`` inside one transaction that
+first locks the workflow row (``SELECT … FOR UPDATE``). Two events of one workflow are
+therefore decided one after the other, so sibling completions can never start a child
+twice, and the per-step counters stay exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from stepflow.engine.launch import JobPlan
+from stepflow.engine.status import StepCounts, workflow_status
+from stepflow.models import Artifact, Job, JobStatus, Workflow, WorkflowStatus, WorkflowStep
+from stepflow.models.base import utcnow
+
+log = structlog.get_logger(__name__)
+
+_COUNTERS = ("queued", "processing", "completed", "errors", "skipped", "stopped")
+
+
+def _counts(row: WorkflowStep) -> StepCounts:
+    return StepCounts(**{name: getattr(row, name) for name in _COUNTERS})
+
+
+class LockedWorkflow:
+    """The workflow row (locked) and its step counter rows, for one transaction."""
+
+    def __init__(self, session: Session, workflow: Workflow, steps: dict[int, WorkflowStep]) -> None:
+        self.session = session
+        self.workflow = workflow
+        self._steps = steps
+
+    @classmethod
+    def lock(cls, session: Session, workflow_id: int) -> LockedWorkflow | None:
+        """Lock the workflow row; None when the workflow does not exist (deleted)."""
+        workflow = session.scalar(
+            select(Workflow).where(Workflow.id == workflow_id).with_for_update().execution_options(populate_existing=True)
+        )
+        if workflow is None:
+            return None
+        rows = session.scalars(select(WorkflowStep).where(WorkflowStep.workflow_id == workflow_id))
+        return cls(session, workflow, {row.step_id: row for row in rows})
+
+    @property
+    def id(self) -> int:
+        return self.workflow.id
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        return list(self.workflow.steps)
+
+    def counts(self) -> dict[int, StepCounts]:
+        return {step_id: _counts(row) for step_id, row in self._steps.items()}
+
+    def _row(self, step_id: int, name: str) -> WorkflowStep:
+        row = self._steps.get(step_id)
+        if row is None:
+            row = WorkflowStep(workflow_id=self.id, step_id=step_id, name=name, **dict.fromkeys(_COUNTERS, 0))
+            self.session.add(row)
+            self._steps[step_id] = row
+        return row
+
+    def _count(self, step_id: int, name: str, from_state: str | None, to_state: str) -> None:
+        row = self._row(step_id, name)
+        moved = _counts(row).moved(from_state, to_state)
+        for counter in _COUNTERS:
+            setattr(row, counter, getattr(moved, counter))
+
+    def create_job(self, step: dict[str, Any], plan: JobPlan) -> Job | None:
+        """Insert the planned job (None if that workflow/step/input already has one)."""
+        job_id = self.session.scalar(
+            insert(Job)
+            .values(
+                workflow_id=self.id,
+                step_id=step["id"],
+                input_index=plan.input_index,
+                name=step["name"],
+                parameters=plan.parameters,
+                state=plan.state,
+                inserted_at=utcnow(),
+                updated_at=utcnow(),
+            )
+            .on_conflict_do_nothing(constraint="uq_jobs_workflow_step_input")
+            .returning(Job.id)
+        )
+        if job_id is None:
+            return None
+        job = self.session.get(Job, job_id)
+        assert job is not None
+        self._count(step["id"], step["name"], None, plan.state)
+        self._row(step["id"], step["name"]).launched_at = self._row(step["id"], step["name"]).launched_at or utcnow()
+        if plan.state != "queued":
+            description = {"message": plan.message} if plan.message else {}
+            self.session.add(JobStatus(job_id=job_id, state=plan.state, description=description))
+        return job
+
+    def move_job(self, job: Job, state: str, description: dict[str, Any] | None = None) -> JobStatus:
+        """Change a job's state: counters, the ``state`` column and one history row."""
+        self._count(job.step_id, job.name, job.state, state)
+        job.state = state
+        return self.record(job, state, description)
+
+    def record(self, job: Job, state: str, description: dict[str, Any] | None = None) -> JobStatus:
+        """A history row only (for messages that inform without changing the state)."""
+        status = JobStatus(job_id=job.id, state=state, description=description or {})
+        self.session.add(status)
+        self.session.flush([status])
+        return status
+
+    def refresh_status(self, cause: JobStatus | None = None) -> str:
+        """Set the status the counters imply; history and artifact only on change."""
+        current = self.workflow.status
+        new = workflow_status(current, self.steps, self.counts())
+        if new != current:
+            self.workflow.status = new
+            self.session.add(
+                WorkflowStatus(workflow_id=self.id, state=new, job_status_id=cause.id if cause is not None else None)
+            )
+            if new == "completed":
+                self.session.add(Artifact(workflow_id=self.id, resources={}))
+            log.info("workflow status", workflow_id=self.id, status=new, previous=current)
+        return new

@@ -1,0 +1,125 @@
+"""What a worker message does to its job (ours.md §3.4), inside the workflow's lock.
+
+Every handler is idempotent: a redelivered message finds the job already in its target
+state and changes nothing. A message that arrives too late (an error after a completion, a
+progression for a stopped job) only writes history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from stepflow.actors.advance import advance
+from stepflow.actors.state import LockedWorkflow
+from stepflow.models import Job, Progression
+from stepflow.wire import messages
+from stepflow.wire.orders import JobOrder
+
+log = structlog.get_logger(__name__)
+
+ACTIVE_STATES = frozenset({"queued", "retrying", "processing"})
+QUEUE_NOT_FOUND_MESSAGE = "No worker is started with this queue name."
+
+
+class UnknownJob(LookupError):
+    """The message names a job that does not exist (for example, of a deleted workflow)."""
+
+
+@dataclass
+class LockedJob:
+    workflow: LockedWorkflow
+    job: Job
+
+    @property
+    def aborted(self) -> bool:
+        return self.workflow.workflow.status == "aborted"
+
+
+def lock_job(session: Session, job_id: int) -> LockedJob:
+    """Lock the job's workflow, then load the job; raises ``UnknownJob``."""
+    workflow_id = session.scalar(select(Job.workflow_id).where(Job.id == job_id))
+    locked = LockedWorkflow.lock(session, workflow_id) if workflow_id is not None else None
+    job = session.get(Job, job_id, populate_existing=True) if locked is not None else None
+    if locked is None or job is None:
+        raise UnknownJob(job_id)
+    structlog.contextvars.bind_contextvars(workflow_id=locked.id, job_id=job_id)
+    return LockedJob(locked, job)
+
+
+def job_completed(session: Session, message: messages.JobCompleted, work_directory: str) -> list[JobOrder]:
+    """A completion wins over error/stopped (the job did run) unless the workflow was aborted;
+    a second completion changes nothing."""
+    locked = lock_job(session, message.job_id)
+    job = locked.job
+    if job.state == "completed":
+        log.info("duplicate completion ignored")
+        return []
+    if locked.aborted or job.state == "skipped":
+        locked.workflow.record(job, "completed", {"ignored": True})
+        return []
+    if message.destination_paths:
+        job.parameters = [
+            *job.parameters,
+            {"id": "destination_paths", "type": "array_of_strings", "value": message.destination_paths},
+        ]
+    if message.parameters:
+        locked.workflow.workflow.parameters = [*locked.workflow.workflow.parameters, *message.parameters]
+    locked.workflow.move_job(job, "completed")
+    log.info("job completed")
+    return advance(locked.workflow, work_directory)
+
+
+def job_failed(session: Session, job_id: int, description: str, work_directory: str) -> list[JobOrder]:
+    """An active job goes to ``error``; on a finished job the message is history only."""
+    locked = lock_job(session, job_id)
+    job = locked.job
+    if job.state == "error":
+        log.info("duplicate error ignored")
+        return []
+    if job.state not in ACTIVE_STATES or locked.aborted:
+        locked.workflow.record(job, "error", {"message": description, "ignored": True})
+        return []
+    cause = locked.workflow.move_job(job, "error", {"message": description})
+    log.warning("job error", message=description)
+    locked.workflow.refresh_status(cause)
+    return advance(locked.workflow, work_directory)
+
+
+def job_progression(session: Session, message: messages.JobProgression, work_directory: str) -> list[JobOrder]:
+    """Record the progression once; a queued job becomes ``processing``."""
+    locked = lock_job(session, message.job_id)
+    job = locked.job
+    inserted = session.scalar(
+        insert(Progression)
+        .values(
+            job_id=job.id,
+            reported_at=messages.worker_datetime(message.datetime),
+            docker_container_id=message.docker_container_id,
+            progression=message.progression,
+        )
+        .on_conflict_do_nothing(constraint="uq_progressions_job_id")
+        .returning(Progression.id)
+    )
+    if inserted is None or job.state not in ("queued", "retrying") or locked.aborted:
+        return []
+    locked.workflow.move_job(job, "processing")
+    return advance(locked.workflow, work_directory)
+
+
+def job_stopped(session: Session, message: messages.JobStopped, work_directory: str) -> list[JobOrder]:
+    """An active job becomes ``stopped`` (final: its step is not relaunched, fix Q3)."""
+    locked = lock_job(session, message.job_id)
+    job = locked.job
+    if job.state == "stopped":
+        return []
+    if job.state not in ACTIVE_STATES:
+        locked.workflow.record(job, "stopped", {"ignored": True})
+        return []
+    cause = locked.workflow.move_job(job, "stopped")
+    locked.workflow.refresh_status(cause)
+    return advance(locked.workflow, work_directory)

@@ -1,0 +1,82 @@
+"""The Litestar application factory.
+
+``create_app`` wires the settings, the database, the definition validator and the
+``launcher`` hook (what hands a committed workflow to the actors) into the routes: the
+API under ``STEPFLOW_API_PREFIX`` and the session route SDK workers call beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from litestar import Litestar, Router
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from stepflow.api import index
+from stepflow.api.definitions import controller as definitions
+from stepflow.api.definitions.service import load_definitions
+from stepflow.api.errors import EXCEPTION_HANDLERS
+from stepflow.api.jobs import controller as jobs
+from stepflow.api.principal import provide_principal
+from stepflow.api.workflows import controller as workflows
+from stepflow.api.workflows.service import Launcher
+from stepflow.db import async_engine, async_session_factory
+from stepflow.definitions.schema import DefinitionValidator
+from stepflow.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def default_launcher(workflow_id: int) -> None:
+    """Send ``launch_workflow`` through Dramatiq (importing the actors installs the broker)."""
+    from stepflow.actors import launch_workflow
+
+    launch_workflow.send(workflow_id)
+
+
+def create_app(settings: Settings, launcher: Launcher = default_launcher) -> Litestar:
+    validator = DefinitionValidator(settings.workflow_schema)
+    engine = async_engine(settings)
+    sessions = async_session_factory(engine)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        async with sessions() as session, session.begin():
+            outcome = await load_definitions(session, settings.workflow_definitions, validator)
+        log.info(
+            "definitions loaded",
+            loaded=len(outcome.loaded),
+            skipped=len(outcome.skipped),
+            invalid=len(outcome.invalid),
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    async def provide_session() -> AsyncIterator[AsyncSession]:
+        async with sessions() as session:
+            yield session
+
+    api = Router(
+        path=settings.api_prefix,
+        route_handlers=[index.index, index.blacklist, *definitions.ROUTES, *workflows.ROUTES, *jobs.ROUTES],
+    )
+    session_route = Router(path=settings.sessions_path, route_handlers=[index.create_session])
+    return Litestar(
+        route_handlers=[api, session_route],
+        dependencies={
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+            "sessions": Provide(lambda: sessions, sync_to_thread=False),
+            "validator": Provide(lambda: validator, sync_to_thread=False),
+            "launcher": Provide(lambda: launcher, sync_to_thread=False),
+            "session": Provide(provide_session),
+            "principal": Provide(provide_principal),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=None,
+    )

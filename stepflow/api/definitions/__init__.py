@@ -1,0 +1,1 @@
+"""Workflow definitions: loaded from the configured folders, read by identifier."""

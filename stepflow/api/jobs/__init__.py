@@ -1,0 +1,1 @@
+"""Jobs: the rights-filtered list."""

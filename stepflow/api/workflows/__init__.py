@@ -1,0 +1,1 @@
+"""Workflows: launch from a definition, read one."""

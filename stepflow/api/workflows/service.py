@@ -1,0 +1,126 @@
+"""Launching and reading workflows (async; the web process)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import anyio.to_thread
+import structlog
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from stepflow.api.errors import invalid, reason
+from stepflow.api.workflows.parameters import merge_parameters
+from stepflow.models import Outbox, Right, Workflow, WorkflowDefinition, WorkflowStatus, WorkflowStep
+from stepflow.models.base import utcnow
+from stepflow.queries import definition_version
+from stepflow.security import Principal
+
+log = structlog.get_logger(__name__)
+
+Launcher = Callable[[int], Any]
+"""Hands a committed workflow to the ``launch_workflow`` actor (blocking; run in a thread)."""
+
+_VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+LAUNCH_ACTOR = "launch_workflow"
+
+
+def has_right(rights: list[Right], principal: Principal, action: str) -> bool:
+    return any(right.action == action and principal.in_any(right.groups) for right in rights)
+
+
+def _version(body: dict[str, Any]) -> tuple[int, int, int] | None:
+    raw = body.get("version")
+    if raw is None:
+        return None
+    match = _VERSION.match(raw) if isinstance(raw, str) else None
+    if match is None:
+        raise invalid("version", 'must be "major.minor.micro"')
+    major, minor, micro = match.groups()
+    return int(major), int(minor), int(micro)
+
+
+async def find_definition(session: AsyncSession, body: dict[str, Any]) -> WorkflowDefinition:
+    identifier = body.get("workflow_identifier")
+    if not isinstance(identifier, str) or not identifier:
+        raise reason(422, "Missing Workflow identifier parameter")
+    version = _version(body)
+    definition = await session.scalar(definition_version(identifier, version))
+    if definition is None:
+        if version is not None:
+            raise reason(422, "Unable to locate workflow with this identifier and version")
+        raise reason(422, "Unable to locate workflow with this identifier")
+    await session.refresh(definition, ["rights"])
+    return definition
+
+
+async def create_workflow(session: AsyncSession, principal: Principal, body: dict[str, Any]) -> Workflow:
+    """Insert the workflow, its rights, step counters, first status and launch outbox entry.
+
+    The caller commits; everything a launch needs is then durable in one transaction.
+    """
+    definition = await find_definition(session, body)
+    if not has_right(definition.rights, principal, "create"):
+        raise reason(403, "Forbidden to create workflow with this identifier")
+    reference = body.get("reference")
+    if reference is None:
+        raise invalid("reference", "can't be blank")
+    if not isinstance(reference, str):
+        raise invalid("reference")
+    workflow = Workflow(
+        definition_id=definition.id,
+        schema_version=definition.schema_version,
+        identifier=definition.identifier,
+        version_major=definition.version_major,
+        version_minor=definition.version_minor,
+        version_micro=definition.version_micro,
+        tags=list(definition.tags),
+        is_live=definition.is_live,
+        reference=reference,
+        steps=list(definition.steps),
+        parameters=merge_parameters(list(definition.parameters), body.get("parameters")),
+        status="pending",
+        rights=[Right(action=right.action, groups=list(right.groups)) for right in definition.rights],
+    )
+    session.add(workflow)
+    await session.flush()
+    session.add_all(WorkflowStep(workflow_id=workflow.id, step_id=step["id"], name=step["name"]) for step in workflow.steps)
+    session.add(WorkflowStatus(workflow_id=workflow.id, state="pending"))
+    session.add(Outbox(actor=LAUNCH_ACTOR, payload={"workflow_id": workflow.id}))
+    return workflow
+
+
+async def launch(
+    sessions: async_sessionmaker[AsyncSession], launcher: Launcher, principal: Principal, body: dict[str, Any]
+) -> Workflow:
+    """Create and commit the workflow, then hand it to the actors.
+
+    If the broker is unreachable the outbox entry stays and the clock sends it later: an
+    accepted workflow is never lost.
+    """
+    async with sessions() as session:
+        async with session.begin():
+            workflow = await create_workflow(session, principal, body)
+    log.info("workflow created", workflow_id=workflow.id, identifier=workflow.identifier)
+    try:
+        await anyio.to_thread.run_sync(launcher, workflow.id)
+    except Exception as error:  # the clock relays the outbox entry
+        log.warning("launch message not sent, left to the clock", workflow_id=workflow.id, error=str(error))
+        return workflow
+    async with sessions() as session:
+        async with session.begin():
+            await session.execute(
+                update(Outbox)
+                .where(Outbox.actor == LAUNCH_ACTOR, Outbox.payload.contains({"workflow_id": workflow.id}))
+                .values(sent_at=utcnow())
+            )
+    return workflow
+
+
+async def load_workflow(session: AsyncSession, workflow_id: int) -> Workflow | None:
+    workflow = await session.scalar(select(Workflow).where(Workflow.id == workflow_id))
+    if workflow is not None:
+        await session.refresh(workflow, ["rights"])
+    return workflow

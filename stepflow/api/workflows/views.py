@@ -1,0 +1,80 @@
+"""Workflow JSON views (api.md §8.1–8.3), plus the additive ``status`` and ``stopped`` keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stepflow.api.jobs.views import job_views
+from stepflow.api.views import naive, right_view
+from stepflow.engine.status import StepCounts, allows_failure, step_status
+from stepflow.models import Artifact, Job, Workflow, WorkflowStatus, WorkflowStep
+
+
+def created_view(workflow: Workflow) -> dict[str, Any]:
+    return {
+        "schema_version": workflow.schema_version,
+        "id": workflow.id,
+        "identifier": workflow.identifier,
+        "version_major": workflow.version_major,
+        "version_minor": workflow.version_minor,
+        "version_micro": workflow.version_micro,
+        "tags": workflow.tags,
+        "reference": workflow.reference,
+        "parameters": workflow.parameters,
+        "created_at": naive(workflow.inserted_at),
+    }
+
+
+def step_view(step: dict[str, Any], row: WorkflowStep | None) -> dict[str, Any]:
+    counts = (
+        StepCounts(row.queued, row.processing, row.completed, row.errors, row.skipped, row.stopped)
+        if row is not None
+        else StepCounts()
+    )
+    return {**step, "jobs": counts.as_view(), "status": step_status(counts, allows_failure(step))}
+
+
+async def full_view(session: AsyncSession, workflow: Workflow) -> dict[str, Any]:
+    rows = {
+        row.step_id: row
+        for row in await session.scalars(select(WorkflowStep).where(WorkflowStep.workflow_id == workflow.id))
+    }
+    jobs = (await session.scalars(select(Job).where(Job.workflow_id == workflow.id).order_by(Job.id))).all()
+    artifacts = await session.scalars(select(Artifact).where(Artifact.workflow_id == workflow.id).order_by(Artifact.id))
+    return {
+        **created_view(workflow),
+        "is_live": workflow.is_live,
+        "status": workflow.status,
+        "steps": [step_view(step, rows.get(step["id"])) for step in workflow.steps],
+        "artifacts": [
+            {"id": artifact.id, "resources": artifact.resources, "inserted_at": naive(artifact.inserted_at)}
+            for artifact in artifacts
+        ],
+        "jobs": await job_views(session, list(jobs)),
+        "rights": [right_view(right) for right in workflow.rights],
+    }
+
+
+async def simple_view(session: AsyncSession, workflow: Workflow) -> dict[str, Any]:
+    last = await session.scalar(
+        select(WorkflowStatus)
+        .where(WorkflowStatus.workflow_id == workflow.id)
+        .order_by(WorkflowStatus.id.desc())
+        .limit(1)
+    )
+    return {
+        "created_at": naive(workflow.inserted_at),
+        "id": workflow.id,
+        "identifier": workflow.identifier,
+        "is_live": workflow.is_live,
+        "schema_version": workflow.schema_version,
+        "version_major": workflow.version_major,
+        "version_minor": workflow.version_minor,
+        "version_micro": workflow.version_micro,
+        "status": (
+            {"id": last.id, "state": last.state, "inserted_at": naive(last.inserted_at)} if last is not None else None
+        ),
+    }

@@ -1,0 +1,109 @@
+"""The ``stepflow`` command: one sub-command per process type, plus the one-shot tasks.
+
+``serve``, ``actors``, ``bridge`` and ``clock`` are the Procfile's lines; ``migrate`` applies
+the database migrations; ``hash-password`` prints a ``STEPFLOW_AUTH_USERS`` password hash.
+A setting that cannot be parsed stops every command with one line naming it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from stepflow.logs import configure_logging
+from stepflow.settings import Settings, SettingsError, load_settings
+
+
+def _on_term(stop: Callable[[], None]) -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop())
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from stepflow.api.app import create_app
+
+    uvicorn.run(create_app(settings), host=args.host, port=settings.port, log_config=None, access_log=False)
+
+
+def actors(settings: Settings, args: argparse.Namespace) -> None:
+    """Run every Dramatiq actor (``dramatiq stepflow.actors`` with the given options)."""
+    argv = [sys.executable, "-m", "dramatiq", "stepflow.actors", *args.dramatiq_args]
+    os.execv(sys.executable, argv)
+
+
+def bridge(settings: Settings, args: argparse.Namespace) -> None:
+    from stepflow.actors import runtime
+    from stepflow.actors.job_messages import bridge_handlers
+    from stepflow.wire.bridge import Bridge
+
+    consumer = Bridge(settings.amqp_url, bridge_handlers(), runtime.dead_letter_publisher())
+    _on_term(consumer.stop)
+    consumer.run()
+
+
+def clock(settings: Settings, args: argparse.Namespace) -> None:
+    from stepflow.actors import launch_workflow, runtime
+    from stepflow.clock import Clock
+
+    ticker = Clock(
+        runtime.sessions(),
+        runtime.order_publisher(),
+        {"launch_workflow": lambda payload: launch_workflow.send(payload["workflow_id"])},
+        interval=settings.clock_interval,
+        outbox_resend_after=settings.outbox_resend_after,
+        dispatch_resend_after=settings.dispatch_resend_after,
+    )
+    _on_term(ticker.stop)
+    ticker.run()
+
+
+def migrate(settings: Settings, args: argparse.Namespace) -> None:
+    from stepflow.migrate import upgrade
+
+    upgrade(settings.database_url)
+
+
+def hash_password(settings: Settings, args: argparse.Namespace) -> None:
+    from stepflow.security import hash_password as hash_
+
+    password = sys.stdin.readline().rstrip("\n") if not sys.stdin.isatty() else getpass.getpass("Password: ")
+    print(hash_(password))
+
+
+def parser() -> argparse.ArgumentParser:
+    main_parser = argparse.ArgumentParser(prog="stepflow", description=__doc__.splitlines()[0])
+    commands = main_parser.add_subparsers(dest="command", required=True)
+    serve_parser = commands.add_parser("serve", help="the REST API on $PORT (default 4000)")
+    serve_parser.add_argument("--host", default=os.environ.get("STEPFLOW_HOST", "0.0.0.0"))
+    serve_parser.set_defaults(run=serve)
+    actors_parser = commands.add_parser("actors", help="every Dramatiq actor (extra options go to dramatiq)")
+    actors_parser.add_argument("dramatiq_args", nargs=argparse.REMAINDER)
+    actors_parser.set_defaults(run=actors)
+    commands.add_parser("bridge", help="consume the workers' answers").set_defaults(run=bridge)
+    commands.add_parser("clock", help="periodic sweeps (one active at a time)").set_defaults(run=clock)
+    commands.add_parser("migrate", help="apply the database migrations").set_defaults(run=migrate)
+    commands.add_parser("hash-password", help="print a password hash for STEPFLOW_AUTH_USERS").set_defaults(
+        run=hash_password
+    )
+    return main_parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"stepflow: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.log_level)
+    args.run(settings, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Database engines and session factories.
+
+The web process uses the async engine (psycopg async); actors, bridge and clock use the sync
+one. Both run the same ``select()`` statements (``stepflow.queries``), so nothing is written
+twice.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import sessionmaker
+
+from stepflow.settings import Settings
+
+
+def sync_engine(settings: Settings) -> Engine:
+    return create_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def async_engine(settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        pool_pre_ping=True,
+    )
+
+
+def session_factory(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def async_session_factory(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,26 @@
+"""SQLAlchemy tables. No HTTP, no AMQP: only what is stored and how it relates.
+
+Current state lives in columns (``workflows.status``, ``jobs.state``, ``workflow_steps``
+counters) so every worker message costs O(1) work; history lives in append-only tables.
+"""
+
+from stepflow.models.base import Base
+from stepflow.models.definition import WorkflowDefinition
+from stepflow.models.job import Job, JobStatus, Progression
+from stepflow.models.outbox import Outbox
+from stepflow.models.right import Right
+from stepflow.models.workflow import Artifact, Workflow, WorkflowStatus, WorkflowStep
+
+__all__ = [
+    "Artifact",
+    "Base",
+    "Job",
+    "JobStatus",
+    "Outbox",
+    "Progression",
+    "Right",
+    "Workflow",
+    "WorkflowDefinition",
+    "WorkflowStatus",
+    "WorkflowStep",
+]

@@ -1,0 +1,87 @@
+"""Workflow instances, their per-step counters, status history and artifacts."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from stepflow.models.base import Base, created_at_column, utcnow
+from stepflow.models.right import Right
+
+
+class Workflow(Base):
+    """A running (or finished) copy of a definition.
+
+    ``status`` is the current workflow status (pending, processing, paused, error, completed,
+    aborted); ``workflow_status`` holds its history. ``steps`` and ``parameters`` are copied
+    from the definition at launch; job outputs are appended to ``parameters``.
+    """
+
+    __tablename__ = "workflows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    definition_id: Mapped[int | None] = mapped_column(ForeignKey("workflow_definitions.id", ondelete="SET NULL"))
+    schema_version: Mapped[str] = mapped_column(String(16))
+    identifier: Mapped[str] = mapped_column(String(255), index=True)
+    version_major: Mapped[int]
+    version_minor: Mapped[int]
+    version_micro: Mapped[int]
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    is_live: Mapped[bool] = mapped_column(default=False)
+    reference: Mapped[str]
+    steps: Mapped[list[Any]] = mapped_column(default=list)
+    parameters: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    inserted_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    rights: Mapped[list[Right]] = relationship(
+        order_by=Right.id, cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (Index("ix_workflows_inserted_at", "inserted_at"),)
+
+
+class WorkflowStep(Base):
+    """Per-step job counters of one workflow, updated in the transaction that moves a job.
+
+    Each job is in exactly one bucket; ``total`` is their sum. The step status and whether
+    the step is satisfied derive from these numbers alone (``stepflow.engine.status``).
+    """
+
+    __tablename__ = "workflow_steps"
+
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"), primary_key=True)
+    step_id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str]
+    queued: Mapped[int] = mapped_column(default=0)
+    processing: Mapped[int] = mapped_column(default=0)
+    completed: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[int] = mapped_column(default=0)
+    skipped: Mapped[int] = mapped_column(default=0)
+    stopped: Mapped[int] = mapped_column(default=0)
+    launched_at: Mapped[datetime | None]
+
+
+class WorkflowStatus(Base):
+    """Append-only workflow status history; one row per change of ``workflows.status``."""
+
+    __tablename__ = "workflow_status"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    job_status_id: Mapped[int | None] = mapped_column(ForeignKey("job_status.id", ondelete="SET NULL"))
+    inserted_at: Mapped[datetime] = created_at_column()
+
+
+class Artifact(Base):
+    """Created once, when a workflow completes."""
+
+    __tablename__ = "artifacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"), index=True)
+    resources: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    inserted_at: Mapped[datetime] = created_at_column()

@@ -1,0 +1,246 @@
+"""One typed settings object, read from the environment.
+
+The original's names are kept (``DATABASE_*``, ``RABBITMQ_*``, ``AMQP_URL``, ``SLACK_*``,
+``STEPFLOW_WORKFLOW_DEFINITIONS``, ``STEPFLOW_WORKERS_WORK_DIRECTORY``); every new name starts
+with ``STEPFLOW_``. Defaults match the development services (PostgreSQL on 127.0.0.1 with trust
+auth, RabbitMQ guest/guest), so StepFlow starts with no configuration at all.
+
+An unparsable value raises :class:`SettingsError` whose message is one line naming the setting;
+the command line prints it and exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A setting is missing, unparsable or inconsistent. ``str(error)`` is one line."""
+
+
+@dataclass(frozen=True)
+class User:
+    """A user allowed to open a session (``POST /api/sessions``)."""
+
+    email: str
+    password_hash: str = field(repr=False)
+    groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StaticToken:
+    """A long-lived token, stored as its SHA-256 hex digest, never in clear."""
+
+    name: str
+    sha256: str = field(repr=False)
+    groups: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(repr=False)
+    database_pool_size: int
+    amqp_url: str = field(repr=False)
+    actors_amqp_url: str = field(repr=False)
+    port: int
+    api_prefix: str
+    exposed_domain_name: str
+    workflow_definitions: tuple[Path, ...]
+    workers_work_directory: str
+    workflow_schema: Path | None
+    auth_anonymous: bool
+    auth_anonymous_groups: tuple[str, ...]
+    auth_users: Mapping[str, User] = field(repr=False)
+    auth_tokens: Mapping[str, StaticToken] = field(repr=False)
+    session_secret: str | None = field(repr=False)
+    session_ttl: int
+    dispatch_resend_after: float
+    outbox_resend_after: float
+    clock_interval: float
+    log_level: str
+
+    @property
+    def sessions_path(self) -> str:
+        """``POST`` path of the session route: ``dirname(prefix)/sessions`` (SDK workers call it)."""
+        parent = self.api_prefix.rstrip("/").rsplit("/", 1)[0]
+        return f"{parent}/sessions"
+
+
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    return value if value not in (None, "") else None
+
+
+def _parse(name: str, raw: str, parse: Callable[[str], T]) -> T:
+    try:
+        return parse(raw)
+    except (ValueError, TypeError, json.JSONDecodeError) as error:
+        raise SettingsError(f"{name}: cannot parse {raw!r} ({error})") from None
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value <= 0:
+        raise ValueError("must be positive")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if value <= 0:
+        raise ValueError("must be positive")
+    return value
+
+
+def _groups(raw: str) -> tuple[str, ...]:
+    return tuple(group.strip() for group in raw.split(",") if group.strip())
+
+
+def _json_object(raw: str) -> dict[str, Any]:
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value
+
+
+def _users(raw: str) -> dict[str, User]:
+    users = {}
+    for email, entry in _json_object(raw).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("password_hash"), str):
+            raise ValueError(f"user {email!r} needs a password_hash")
+        groups = entry.get("groups", [])
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            raise ValueError(f"user {email!r}: groups must be a list of strings")
+        users[email] = User(email=email, password_hash=entry["password_hash"], groups=tuple(groups))
+    return users
+
+
+def _tokens(raw: str) -> dict[str, StaticToken]:
+    tokens = {}
+    for name, entry in _json_object(raw).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            raise ValueError(f"token {name!r} needs a sha256")
+        groups = entry.get("groups", [])
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            raise ValueError(f"token {name!r}: groups must be a list of strings")
+        tokens[name] = StaticToken(name=name, sha256=entry["sha256"].lower(), groups=tuple(groups))
+    return tokens
+
+
+def _quote(value: str) -> str:
+    return urllib.parse.quote(value, safe="")
+
+
+def _database_url(environ: Mapping[str, str]) -> str:
+    url = _env(environ, "DATABASE_URL")
+    if url is None:
+        user = _env(environ, "DATABASE_USERNAME") or "postgres"
+        password = _env(environ, "DATABASE_PASSWORD")
+        host = _env(environ, "DATABASE_HOSTNAME") or "127.0.0.1"
+        port = _parse("DATABASE_PORT", _env(environ, "DATABASE_PORT") or "5432", _positive_int)
+        name = _env(environ, "DATABASE_NAME") or "stepflow"
+        credentials = _quote(user) + (f":{_quote(password)}" if password else "")
+        return f"postgresql+psycopg://{credentials}@{host}:{port}/{name}"
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if not url.startswith("postgresql+psycopg://"):
+        raise SettingsError("DATABASE_URL: expected a postgresql:// URL")
+    return url
+
+
+def _amqp_url(environ: Mapping[str, str]) -> str:
+    url = _env(environ, "AMQP_URL")
+    if url is not None:
+        if not url.startswith(("amqp://", "amqps://")):
+            raise SettingsError("AMQP_URL: expected an amqp:// URL")
+        return url
+    user = _env(environ, "RABBITMQ_USERNAME") or "guest"
+    password = _env(environ, "RABBITMQ_PASSWORD") or "guest"
+    host = _env(environ, "RABBITMQ_HOSTNAME") or "127.0.0.1"
+    port = _parse("RABBITMQ_PORT", _env(environ, "RABBITMQ_PORT") or "5672", _positive_int)
+    vhost = _env(environ, "RABBITMQ_VIRTUAL_HOST") or "/"
+    return f"amqp://{_quote(user)}:{_quote(password)}@{host}:{port}/{_quote(vhost)}"
+
+
+def _folders(raw: str) -> tuple[Path, ...]:
+    separator = ";" if ";" in raw else ":"
+    return tuple(Path(part) for part in raw.split(separator) if part)
+
+
+def _prefix(raw: str) -> str:
+    prefix = "/" + raw.strip("/")
+    if prefix == "/":
+        raise ValueError("the prefix cannot be empty")
+    return prefix
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting from ``environ`` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str, default: str, parse: Callable[[str], T]) -> T:
+        return _parse(name, _env(env, name) or default, parse)
+
+    folders = _folders(_env(env, "STEPFLOW_WORKFLOW_DEFINITIONS") or "")
+    for folder in folders:
+        if not folder.is_dir():
+            raise SettingsError(f"STEPFLOW_WORKFLOW_DEFINITIONS: folder {str(folder)!r} does not exist")
+
+    schema_raw = _env(env, "STEPFLOW_WORKFLOW_SCHEMA")
+    schema = Path(schema_raw) if schema_raw else None
+    if schema is not None and not schema.exists():
+        raise SettingsError(f"STEPFLOW_WORKFLOW_SCHEMA: {schema_raw!r} does not exist")
+
+    users = get("STEPFLOW_AUTH_USERS", "{}", _users)
+    users_file = _env(env, "STEPFLOW_AUTH_USERS_FILE")
+    if users_file is not None:
+        try:
+            text = Path(users_file).read_text()
+        except OSError as error:
+            raise SettingsError(f"STEPFLOW_AUTH_USERS_FILE: cannot read {users_file!r} ({error.strerror})") from None
+        users = {**users, **_parse("STEPFLOW_AUTH_USERS_FILE", text, _users)}
+    session_secret = _env(env, "STEPFLOW_SESSION_SECRET")
+    if users and session_secret is None:
+        raise SettingsError("STEPFLOW_SESSION_SECRET: required when STEPFLOW_AUTH_USERS defines users")
+
+    amqp_url = _amqp_url(env)
+    return Settings(
+        database_url=_database_url(env),
+        database_pool_size=get("DATABASE_POOL_SIZE", "10", _positive_int),
+        amqp_url=amqp_url,
+        actors_amqp_url=_env(env, "STEPFLOW_ACTORS_AMQP_URL") or amqp_url,
+        port=get("PORT", "4000", _positive_int),
+        api_prefix=get("STEPFLOW_API_PREFIX", "/api/step_flow", _prefix),
+        exposed_domain_name=_env(env, "EXPOSED_DOMAIN_NAME") or "",
+        workflow_definitions=folders,
+        workers_work_directory=_env(env, "STEPFLOW_WORKERS_WORK_DIRECTORY") or "",
+        workflow_schema=schema,
+        auth_anonymous=get("STEPFLOW_AUTH_ANONYMOUS", "false", _bool),
+        auth_anonymous_groups=get("STEPFLOW_AUTH_ANONYMOUS_GROUPS", "", _groups),
+        auth_users=users,
+        auth_tokens=get("STEPFLOW_AUTH_TOKENS", "{}", _tokens),
+        session_secret=session_secret,
+        session_ttl=get("STEPFLOW_SESSION_TTL", "86400", _positive_int),
+        dispatch_resend_after=get("STEPFLOW_DISPATCH_RESEND_AFTER", "30", _positive_float),
+        outbox_resend_after=get("STEPFLOW_OUTBOX_RESEND_AFTER", "10", _positive_float),
+        clock_interval=get("STEPFLOW_CLOCK_INTERVAL", "5", _positive_float),
+        log_level=(_env(env, "STEPFLOW_LOG_LEVEL") or "info").lower(),
+    )

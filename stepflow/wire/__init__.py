@@ -1,0 +1,1 @@
+"""The MCAI protocol: topology, message types, job-order encoding, publisher and bridge."""

@@ -1,0 +1,72 @@
+"""Exchanges and queues of the MCAI protocol (mcai-protocol.md §2, ours.md §3.8).
+
+Each process declares, idempotently, what it publishes to; the bridge declares the queues it
+consumes. The arguments are the original's, so StepFlow drops into an existing broker
+(inequivalent arguments would fail with PRECONDITION_FAILED). Worker job queues
+(``job_<name>``) are never declared here: the SDK owns them.
+"""
+
+from __future__ import annotations
+
+from pika.adapters.blocking_connection import BlockingChannel
+
+JOB_SUBMIT = "job_submit"
+JOB_QUEUE_NOT_FOUND = "job_queue_not_found"
+JOB_RESPONSE = "job_response"
+JOB_RESPONSE_DELAYED = "job_response_delayed"
+DEAD_LETTERS = "stepflow.dead_letters"
+
+JOB_COMPLETED = "job_completed"
+JOB_ERROR = "job_error"
+JOB_PROGRESSION = "job_progression"
+JOB_STOPPED = "job_stopped"
+
+JOB_RESPONSE_QUEUES = (JOB_COMPLETED, JOB_ERROR, JOB_PROGRESSION, JOB_STOPPED)
+"""Worker answers, bound on ``job_response`` with routing key = queue name."""
+
+RETRY_DELAY_MS = 5000
+
+
+def declare_job_submit(channel: BlockingChannel) -> None:
+    """``job_submit`` (topic) with its catch-all: orders nobody is bound for land in
+    the durable ``job_queue_not_found`` queue."""
+    channel.exchange_declare(JOB_QUEUE_NOT_FOUND, exchange_type="fanout", durable=True)
+    channel.exchange_declare(
+        JOB_SUBMIT,
+        exchange_type="topic",
+        durable=True,
+        arguments={"alternate-exchange": JOB_QUEUE_NOT_FOUND},
+    )
+    declare_consumer_queue(channel, JOB_QUEUE_NOT_FOUND)
+    channel.queue_bind(JOB_QUEUE_NOT_FOUND, JOB_QUEUE_NOT_FOUND, routing_key="")
+
+
+def declare_consumer_queue(channel: BlockingChannel, queue: str) -> None:
+    """A queue StepFlow consumes: a ``reject(requeue=False)`` retries it in 5 s."""
+    channel.queue_declare(
+        queue,
+        durable=True,
+        arguments={"x-dead-letter-exchange": JOB_RESPONSE_DELAYED, "x-dead-letter-routing-key": queue},
+    )
+
+
+def declare_bridge_topology(channel: BlockingChannel) -> None:
+    """Everything the bridge consumes, the retry loop and our dead-letter queue."""
+    channel.exchange_declare(
+        JOB_RESPONSE,
+        exchange_type="topic",
+        durable=True,
+        arguments={"alternate-exchange": "job_response_not_found"},
+    )
+    channel.exchange_declare(JOB_RESPONSE_DELAYED, exchange_type="fanout", durable=True)
+    channel.queue_declare(
+        JOB_RESPONSE_DELAYED,
+        durable=True,
+        arguments={"x-message-ttl": RETRY_DELAY_MS, "x-dead-letter-exchange": ""},
+    )
+    channel.queue_bind(JOB_RESPONSE_DELAYED, JOB_RESPONSE_DELAYED, routing_key="*")
+    for queue in JOB_RESPONSE_QUEUES:
+        declare_consumer_queue(channel, queue)
+        channel.queue_bind(queue, JOB_RESPONSE, routing_key=queue)
+    declare_job_submit(channel)
+    channel.queue_declare(DEAD_LETTERS, durable=True)

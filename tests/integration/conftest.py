@@ -1,0 +1,38 @@
+"""Integration fixtures: settings for the run's database and vhost, a clean database per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from stepflow.db import session_factory, sync_engine
+from stepflow.models import Base
+from stepflow.settings import Settings, load_settings
+
+
+@pytest.fixture
+def definitions_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "definitions"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def settings(database_url: str, amqp_url: str, definitions_folder: Path) -> Settings:
+    return load_settings({**os.environ, "STEPFLOW_WORKFLOW_DEFINITIONS": str(definitions_folder)})
+
+
+@pytest.fixture
+def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sync sessions on the run's database, emptied before the test."""
+    engine = sync_engine(settings)
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    yield session_factory(engine)
+    engine.dispose()

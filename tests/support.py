@@ -1,0 +1,60 @@
+"""Builders shared by the tests: definitions written inline, never read from elsewhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ALL_RIGHTS = [
+    {"action": action, "groups": ["administrator"]} for action in ("view", "create", "retry", "abort", "delete", "update")
+]
+
+
+def step(step_id: int, name: str, parameters: list[dict[str, Any]] | None = None, **fields: Any) -> dict[str, Any]:
+    return {"id": step_id, "name": name, "label": name, "icon": "step_icon", "parameters": parameters or [], **fields}
+
+
+def definition(
+    identifier: str,
+    steps: list[dict[str, Any]],
+    *,
+    version: tuple[int, int, int] = (1, 0, 0),
+    parameters: list[dict[str, Any]] | None = None,
+    rights: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    major, minor, micro = version
+    return {
+        "schema_version": "1.8",
+        "identifier": identifier,
+        "label": identifier.replace("_", " "),
+        "icon": "custom_icon",
+        "version_major": major,
+        "version_minor": minor,
+        "version_micro": micro,
+        "tags": ["test"],
+        "parameters": parameters or [],
+        "rights": ALL_RIGHTS if rights is None else rights,
+        "steps": steps,
+    }
+
+
+def write_definitions(folder: Path, *documents: dict[str, Any]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for document in documents:
+        version = f"{document['version_major']}.{document['version_minor']}.{document['version_micro']}"
+        (folder / f"{document['identifier']}-{version}.json").write_text(json.dumps(document))
+    return folder
+
+
+def source_paths(*paths: str) -> dict[str, Any]:
+    return {"id": "source_paths", "type": "array_of_strings", "value": list(paths)}
+
+
+TWO_STEPS = definition(
+    "two_steps",
+    [
+        step(0, "job_test", [source_paths("a.mov", "b.mov")]),
+        step(1, "job_next", [], parent_ids=[0]),
+    ],
+)
