@@ -82,9 +82,7 @@ def parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="the REST API on $PORT (default 4000)")
     serve_parser.add_argument("--host", default=os.environ.get("STEPFLOW_HOST", "0.0.0.0"))
     serve_parser.set_defaults(run=serve)
-    actors_parser = commands.add_parser("actors", help="every Dramatiq actor (extra options go to dramatiq)")
-    actors_parser.add_argument("dramatiq_args", nargs=argparse.REMAINDER)
-    actors_parser.set_defaults(run=actors)
+    commands.add_parser("actors", help="every Dramatiq actor (extra options go to dramatiq)").set_defaults(run=actors)
     commands.add_parser("bridge", help="consume the workers' answers").set_defaults(run=bridge)
     commands.add_parser("clock", help="periodic sweeps (one active at a time)").set_defaults(run=clock)
     commands.add_parser("migrate", help="apply the database migrations").set_defaults(run=migrate)
@@ -95,7 +93,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parser().parse_args(argv)
+    main_parser = parser()
+    args, extra = main_parser.parse_known_args(argv)
+    if extra and args.command != "actors":
+        main_parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.dramatiq_args = extra
     try:
         settings = load_settings()
     except SettingsError as error:

@@ -28,15 +28,18 @@ JOBS_QUEUE = "stepflow.jobs"
 
 def _apply(job_id: int, change: Callable[[Session, str], list[JobOrder]]) -> bool:
     """Run ``change`` in one transaction, then dispatch; False when the job is unknown."""
-    with structlog.contextvars.bound_contextvars(job_id=job_id):
-        try:
-            with runtime.transaction() as session:
-                orders = change(session, runtime.settings().workers_work_directory)
-        except transitions.UnknownJob:
-            log.warning("message for an unknown job acked")
-            return False
+    structlog.contextvars.bind_contextvars(job_id=job_id)
+    try:
+        with runtime.transaction() as session:
+            orders = change(session, runtime.settings().workers_work_directory)
         dispatch(runtime.sessions(), runtime.order_publisher(), orders)
         return True
+    except transitions.UnknownJob:
+        log.warning("message for an unknown job acked")
+        return False
+    finally:
+        # Worker threads are reused: the next message must not inherit this one's ids.
+        structlog.contextvars.clear_contextvars()
 
 
 @dramatiq.actor(queue_name=JOBS_QUEUE)

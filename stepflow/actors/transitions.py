@@ -47,7 +47,7 @@ def lock_job(session: Session, job_id: int) -> LockedJob:
     job = session.get(Job, job_id, populate_existing=True) if locked is not None else None
     if locked is None or job is None:
         raise UnknownJob(job_id)
-    structlog.contextvars.bind_contextvars(workflow_id=locked.id, job_id=job_id)
+    structlog.contextvars.bind_contextvars(workflow_id=locked.id)
     return LockedJob(locked, job)
 
 

@@ -79,4 +79,5 @@ def create_app(settings: Settings, launcher: Launcher = default_launcher) -> Lit
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         openapi_config=None,
+        logging_config=None,
     )

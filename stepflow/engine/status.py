@@ -143,11 +143,11 @@ def workflow_status(
         return current
     empty = StepCounts()
     step_list = list(steps)
-    if any(is_failing(counts.get(step["id"], empty), allows_failure(step)) for step in step_list):
-        return "error"
     if all(is_satisfied(counts.get(step["id"], empty), allows_failure(step)) for step in step_list):
         return "completed"
     if current == "paused":
         return current
+    if any(is_failing(counts.get(step["id"], empty), allows_failure(step)) for step in step_list):
+        return "error"
     started = any(c.total - c.skipped > 0 for c in counts.values())
     return "processing" if started or current == "processing" else "pending"

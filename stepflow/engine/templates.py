@@ -12,7 +12,7 @@ import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -82,13 +82,14 @@ def bindings(
     for parameter in context.parameters:
         if parameter.get("type") in _WORKFLOW_BINDING_TYPES:
             names[parameter["id"]] = inspect(effective_value(parameter))
+    now = context.now.astimezone(UTC) if context.now.tzinfo is not None else context.now
     names.update(
         workflow_id=context.workflow_id,
         workflow_reference=context.reference,
         step_name=step.get("name", ""),
         work_directory=work_directory(step, context),
-        date_time=context.now.strftime("%Y_%m_%d__%H_%M_%S"),
-        date=context.now.strftime("%Y_%m_%d"),
+        date_time=now.strftime("%Y_%m_%d__%H_%M_%S"),
+        date=now.strftime("%Y_%m_%d"),
     )
     if isinstance(source, str):
         filename = posixpath.basename(source)

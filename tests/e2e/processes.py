@@ -1,0 +1,83 @@
+"""StepFlow's own processes (web, actors, bridge, clock) as subprocesses of a test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+
+PROCESS_TYPES = ("serve", "actors", "bridge", "clock")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class StepFlowProcesses:
+    """Runs ``stepflow <type>`` for each process type with one environment; logs to files."""
+
+    def __init__(self, environment: Mapping[str, str], log_dir: Path) -> None:
+        self.environment = dict(environment)
+        self.log_dir = log_dir
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    @property
+    def port(self) -> int:
+        return int(self.environment["PORT"])
+
+    def start(self, *kinds: str) -> None:
+        for kind in kinds:
+            arguments = ["--processes", "1", "--threads", "4"] if kind == "actors" else []
+            log = open(self.log_dir / f"{kind}.log", "ab")  # noqa: SIM115 (closed with the process)
+            self.running[kind] = subprocess.Popen(
+                [sys.executable, "-m", "stepflow.cli", kind, *arguments],
+                env=self.environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            log.close()
+        if "serve" in kinds:
+            self.wait_for_web()
+
+    def stop(self, *kinds: str) -> None:
+        for kind in kinds or tuple(self.running):
+            process = self.running.pop(kind, None)
+            if process is None:
+                continue
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def wait_for_web(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            process = self.running["serve"]
+            if process.poll() is not None:
+                raise RuntimeError(f"stepflow serve exited:\n{self.tail('serve')}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/api/step_flow", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"stepflow serve did not answer:\n{self.tail('serve')}")
+
+    def tail(self, kind: str, lines: int = 60) -> str:
+        path = self.log_dir / f"{kind}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def tails(self) -> str:
+        return "\n".join(f"--- {kind} ---\n{self.tail(kind)}" for kind in PROCESS_TYPES)

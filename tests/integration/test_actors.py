@@ -1,0 +1,227 @@
+"""Actors against the real database and broker: launch, advance, worker messages, dispatch."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from stepflow.api.app import create_app
+from stepflow.models import Artifact, Job, JobStatus, Outbox, Progression, Workflow, WorkflowStatus
+from stepflow.settings import Settings
+from stepflow.wire.topology import DEAD_LETTERS, JOB_SUBMIT
+from tests.integration.broker import Capture, drain
+from tests.support import definition, source_paths, step, write_definitions
+
+PREFIX = "/api/step_flow"
+
+FORK_JOIN = definition(
+    "fork_join",
+    [
+        step(0, "job_source", [source_paths("/in/a.mov")]),
+        step(1, "job_left", [], parent_ids=[0]),
+        step(2, "job_right", [], parent_ids=[0]),
+        step(3, "job_join", [], parent_ids=[1, 2]),
+    ],
+)
+TWO_INPUTS = definition(
+    "two_inputs",
+    [
+        step(0, "job_first", [source_paths("/in/b.mov", "/in/a.mov")]),
+        step(1, "job_second", [{"id": "message", "type": "string", "value": "hello"}], parent_ids=[0]),
+    ],
+)
+
+
+@pytest.fixture(scope="module")
+def actors() -> Any:
+    import stepflow.actors
+
+    return stepflow.actors
+
+
+@pytest.fixture
+def api(settings: Settings, sessions: sessionmaker[Session], definitions_folder: Path) -> Iterator[TestClient]:
+    write_definitions(definitions_folder, FORK_JOIN, TWO_INPUTS)
+    with TestClient(create_app(settings, launcher=lambda _: None)) as client:
+        yield client
+
+
+@pytest.fixture
+def orders(amqp_url: str) -> Iterator[Capture]:
+    capture = Capture(amqp_url, JOB_SUBMIT, ["#"], declare_exchange=True)
+    yield capture
+    capture.close()
+
+
+def create(api: TestClient, identifier: str) -> int:
+    response = api.post(f"{PREFIX}/workflows", json={"workflow_identifier": identifier, "reference": "ref"})
+    assert response.status_code == 201, response.text
+    return response.json()["data"]["id"]
+
+
+def jobs_of(sessions: sessionmaker[Session], workflow_id: int) -> list[Job]:
+    with sessions() as session:
+        return list(session.scalars(select(Job).where(Job.workflow_id == workflow_id).order_by(Job.id)))
+
+
+def workflow_of(sessions: sessionmaker[Session], workflow_id: int) -> Workflow:
+    with sessions() as session:
+        workflow = session.get(Workflow, workflow_id)
+        assert workflow is not None
+        return workflow
+
+
+def complete(actors: Any, job: Job, outputs: list[str] | None = None) -> None:
+    destination = [p["value"] for p in job.parameters if p["id"] == "destination_path"]
+    actors.job_completed.fn(
+        {"job_id": job.id, "status": "completed", "destination_paths": outputs if outputs is not None else destination}
+    )
+
+
+def test_launch_creates_and_dispatches_the_first_step(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture
+) -> None:
+    workflow_id = create(api, "two_inputs")
+    actors.launch_workflow.fn(workflow_id)
+    jobs = jobs_of(sessions, workflow_id)
+    assert [(job.step_id, job.input_index, job.state) for job in jobs] == [(0, 0, "queued"), (0, 1, "queued")]
+    assert all(job.dispatched_at is not None for job in jobs)
+    base = f"/test_work_dir/{workflow_id}/"
+    assert jobs[0].parameters == [
+        source_paths("/in/b.mov", "/in/a.mov"),
+        {"id": "destination_path", "type": "string", "value": base + "b.mov"},
+        {"id": "source_path", "type": "string", "value": "/in/b.mov"},
+        {"id": "requirements", "type": "requirements", "value": {"paths": [base + "a.mov"]}},
+    ]
+    received = orders.take(2)
+    assert [body["job_id"] for _, body in received] == [job.id for job in jobs]
+    assert received[0][1]["parameters"] == jobs[0].parameters
+    assert all(props.delivery_mode == 2 and props.priority == 0 for props, _ in received)
+    assert workflow_of(sessions, workflow_id).status == "processing"
+    with sessions() as session:
+        assert session.scalars(select(Outbox)).all() == []
+
+    actors.launch_workflow.fn(workflow_id)  # a redelivered launch creates nothing
+    assert len(jobs_of(sessions, workflow_id)) == 2
+    assert orders.take(1, timeout=0.5) == []
+
+
+def test_completions_advance_to_completion_once(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture
+) -> None:
+    workflow_id = create(api, "two_inputs")
+    actors.launch_workflow.fn(workflow_id)
+    first, second = jobs_of(sessions, workflow_id)
+    complete(actors, first)
+    assert len(jobs_of(sessions, workflow_id)) == 2, "the child waits for every job of its parent"
+    complete(actors, second)
+    complete(actors, second)  # duplicate delivery
+    jobs = jobs_of(sessions, workflow_id)
+    children = [job for job in jobs if job.step_id == 1]
+    base = f"/test_work_dir/{workflow_id}/"
+    assert [next(p["value"] for p in job.parameters if p["id"] == "source_path") for job in children] == [
+        base + "b.mov",
+        base + "a.mov",
+    ]
+    assert children[0].parameters[0] == {"id": "message", "type": "string", "value": "hello"}
+    for child in children:
+        complete(actors, child)
+    assert workflow_of(sessions, workflow_id).status == "completed"
+    for child in children:
+        complete(actors, child)
+    with sessions() as session:
+        states = [row.state for row in session.scalars(select(WorkflowStatus).order_by(WorkflowStatus.id))]
+        assert states == ["pending", "processing", "completed"]
+        assert len(session.scalars(select(Artifact)).all()) == 1
+        completed_rows = session.scalars(select(JobStatus).where(JobStatus.job_id == second.id)).all()
+        assert [row.state for row in completed_rows] == ["completed"]
+    view = api.get(f"{PREFIX}/workflows/{workflow_id}").json()["data"]
+    assert [s["status"] for s in view["steps"]] == ["completed", "completed"]
+    assert view["steps"][0]["jobs"]["completed"] == 2 and view["steps"][0]["jobs"]["total"] == 2
+    assert len(view["artifacts"]) == 1
+
+
+def test_error_then_late_completion(actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture) -> None:
+    workflow_id = create(api, "fork_join")
+    actors.launch_workflow.fn(workflow_id)
+    (root,) = jobs_of(sessions, workflow_id)
+    actors.job_progression.fn({"job_id": root.id, "progression": 0, "datetime": "2026-11-26T19:04:58.678833623Z"})
+    actors.job_progression.fn({"job_id": root.id, "progression": 0, "datetime": "2026-11-26T19:04:58.678833623Z"})
+    with sessions() as session:
+        assert len(session.scalars(select(Progression)).all()) == 1
+        assert session.get(Job, root.id).state == "processing"
+    error = {"job_id": root.id, "status": "error", "parameters": [{"id": "message", "type": "string", "value": "RuntimeError: boom"}]}
+    actors.job_error.fn(error)
+    actors.job_error.fn(error)
+    assert workflow_of(sessions, workflow_id).status == "error"
+    with sessions() as session:
+        rows = session.scalars(select(JobStatus).where(JobStatus.job_id == root.id)).all()
+        assert [(row.state, row.description) for row in rows] == [
+            ("processing", {}),
+            ("error", {"message": "RuntimeError: boom"}),
+        ]
+    view = api.get(f"{PREFIX}/workflows/{workflow_id}").json()["data"]
+    assert view["steps"][0]["status"] == "error" and view["steps"][0]["jobs"]["errors"] == 1
+    complete(actors, root)  # the job did run: a completion wins over the error
+    assert workflow_of(sessions, workflow_id).status == "processing"
+    assert sorted(job.step_id for job in jobs_of(sessions, workflow_id)) == [0, 1, 2]
+
+
+def test_unknown_job_messages_are_acked(actors: Any, sessions: sessionmaker[Session]) -> None:
+    actors.job_completed.fn({"job_id": 987654, "status": "completed"})
+    actors.job_error.fn({"job_id": 987654, "status": "error", "parameters": []})
+    actors.job_error.fn({"message": "expected ident at line 1 column 2", "status": "error"})
+    actors.job_progression.fn({"job_id": 987654, "progression": 10})
+
+
+def test_queue_not_found_fails_the_job_and_dead_letters_unknown_ones(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], amqp_url: str
+) -> None:
+    workflow_id = create(api, "fork_join")
+    actors.launch_workflow.fn(workflow_id)
+    (root,) = jobs_of(sessions, workflow_id)
+    # Nobody consumes job_source in this vhost: the order went to job_queue_not_found.
+    routed = drain(amqp_url, "job_queue_not_found", expect=1)
+    assert routed, "the alternate exchange must catch an order nobody is bound for"
+    actors.job_queue_not_found.fn({"job_id": root.id, "parameters": root.parameters})
+    with sessions() as session:
+        assert session.get(Job, root.id).state == "error"
+        (row,) = session.scalars(select(JobStatus).where(JobStatus.job_id == root.id)).all()
+        assert row.description == {"message": "No worker is started with this queue name."}
+    assert workflow_of(sessions, workflow_id).status == "error"
+
+    actors.job_queue_not_found.fn({"job_id": 424242, "parameters": []})
+    (dead,) = drain(amqp_url, DEAD_LETTERS, expect=1)
+    assert dead[0].headers["x-stepflow-reason"] == "unknown job"
+    assert dead[0].headers["x-stepflow-source-queue"] == "job_queue_not_found"
+
+
+def test_sibling_completions_never_start_a_join_twice(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture
+) -> None:
+    workflow_ids = [create(api, "fork_join") for _ in range(12)]
+    for workflow_id in workflow_ids:
+        actors.launch_workflow.fn(workflow_id)
+        (root,) = jobs_of(sessions, workflow_id)
+        complete(actors, root)
+    threads = []
+    for workflow_id in workflow_ids:
+        for job in jobs_of(sessions, workflow_id):
+            if job.step_id in (1, 2):
+                threads.append(threading.Thread(target=complete, args=(actors, job)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for workflow_id in workflow_ids:
+        joins = [job for job in jobs_of(sessions, workflow_id) if job.step_id == 3]
+        assert len(joins) == 1, f"workflow {workflow_id} started its join {len(joins)} times"
+        base = f"/test_work_dir/{workflow_id}/"
+        assert next(p["value"] for p in joins[0].parameters if p["id"] == "source_path") == base + "a.mov"
