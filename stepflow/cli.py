@@ -64,8 +64,9 @@ def clock(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def migrate(settings: Settings, args: argparse.Namespace) -> None:
-    from stepflow.migrate import upgrade
+    from stepflow.migrate import ensure_database, upgrade
 
+    ensure_database(settings.database_url)
     upgrade(settings.database_url)
 
 

@@ -534,6 +534,16 @@ def test_one_for_one_step_declared_requirements_merge_into_the_single_requiremen
         assert [p["id"] for p in parameters].count("requirements") == 1
 
 
+def test_one_for_one_declared_then_required_then_sibling_requirements() -> None:
+    declared = {"id": "requirements", "type": "requirements", "value": {"paths": ["/lock"]}}
+    s = step(2, parent_ids=[0], required=[1], parameters=[declared])
+    inputs = {0: [[DP("/o/b.mov")], [DP("/o/a.mov")]], 1: [[DP("/o/subs.srt")]]}
+    assert queued(plan_step(s, context(), inputs)) == [
+        [DP(out("b.mov")), SRC("/o/b.mov"), REQ(["/lock", "/o/subs.srt", out("a.mov")])],
+        [DP(out("a.mov")), SRC("/o/a.mov"), REQ(["/lock", "/o/subs.srt"])],
+    ]
+
+
 def test_required_steps_outputs_come_before_the_sibling_requirement() -> None:
     s = step(3, parent_ids=[1], required=[0, 2])
     inputs = {

@@ -1,0 +1,74 @@
+"""The clock: outbox relay, re-dispatch of unconfirmed orders, singleton lock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from stepflow.clock import Clock, try_singleton
+from stepflow.models import Job, Outbox, Workflow
+from stepflow.models.base import utcnow
+from stepflow.settings import Settings
+from stepflow.wire.publisher import ConfirmingPublisher
+from stepflow.wire.topology import JOB_SUBMIT
+from tests.integration.broker import Capture
+
+
+def make_clock(sessions: sessionmaker[Session], settings: Settings, sent: list[dict[str, Any]]) -> Clock:
+    return Clock(
+        sessions,
+        ConfirmingPublisher(settings.amqp_url),
+        {"launch_workflow": sent.append},
+        interval=0.1,
+        outbox_resend_after=5,
+        dispatch_resend_after=5,
+    )
+
+
+def age(sessions: sessionmaker[Session], model: type, seconds: float) -> None:
+    with sessions() as session, session.begin():
+        session.execute(update(model).values(inserted_at=utcnow() - timedelta(seconds=seconds)))
+
+
+def test_outbox_entries_are_resent_once_per_period(sessions: sessionmaker[Session], settings: Settings) -> None:
+    with sessions() as session, session.begin():
+        session.add(Outbox(actor="launch_workflow", payload={"workflow_id": 7}))
+    sent: list[dict[str, Any]] = []
+    clock = make_clock(sessions, settings, sent)
+    assert clock.tick() == (0, 0), "a fresh entry is the web's to send"
+    age(sessions, Outbox, 60)
+    assert clock.tick() == (1, 0)
+    assert sent == [{"workflow_id": 7}]
+    assert clock.tick() == (0, 0), "sent again only after another period"
+
+
+def test_unconfirmed_orders_are_dispatched_again(
+    sessions: sessionmaker[Session], settings: Settings, amqp_url: str
+) -> None:
+    capture = Capture(amqp_url, JOB_SUBMIT, ["job_late"], declare_exchange=True)
+    with sessions() as session, session.begin():
+        workflow = Workflow(
+            schema_version="1.8", identifier="w", version_major=1, version_minor=0, version_micro=0, reference="r"
+        )
+        session.add(workflow)
+        session.flush()
+        params = [{"id": "source_path", "type": "string", "value": "/a"}]
+        session.add(Job(workflow_id=workflow.id, step_id=3, input_index=0, name="job_late", parameters=params))
+        session.add(Job(workflow_id=workflow.id, step_id=3, input_index=1, name="job_late", parameters=params, state="completed"))
+    age(sessions, Job, 60)
+    clock = make_clock(sessions, settings, [])
+    assert clock.tick() == (0, 1)
+    ((properties, body),) = capture.take(1)
+    assert body["parameters"] == params and properties.priority == 3
+    assert clock.tick() == (0, 0), "a confirmed order is marked dispatched"
+    capture.close()
+
+
+def test_only_one_clock_holds_the_lock(sessions: sessionmaker[Session]) -> None:
+    engine = sessions.kw["bind"]
+    with engine.connect() as first, engine.connect() as second:
+        assert try_singleton(first)
+        assert not try_singleton(second)
