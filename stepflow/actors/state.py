@@ -111,7 +111,7 @@ class LockedWorkflow:
         """A history row only (for messages that inform without changing the state)."""
         status = JobStatus(job_id=job.id, state=state, description=description or {})
         self.session.add(status)
-        self.session.flush([status])
+        self.session.flush()
         return status
 
     def refresh_status(self, cause: JobStatus | None = None) -> str:
