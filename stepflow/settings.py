@@ -120,28 +120,31 @@ def _json_object(raw: str) -> dict[str, Any]:
     return value
 
 
-def _users(raw: str) -> dict[str, User]:
-    users = {}
-    for email, entry in _json_object(raw).items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("password_hash"), str):
-            raise ValueError(f"user {email!r} needs a password_hash")
+def _credential_entries(raw: str, kind: str, secret: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """``{name: {secret: str, "groups": [str]}}`` → ``{name: (secret, groups)}``."""
+    entries = {}
+    for name, entry in _json_object(raw).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get(secret), str):
+            raise ValueError(f"{kind} {name!r} needs a {secret}")
         groups = entry.get("groups", [])
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-            raise ValueError(f"user {email!r}: groups must be a list of strings")
-        users[email] = User(email=email, password_hash=entry["password_hash"], groups=tuple(groups))
-    return users
+            raise ValueError(f"{kind} {name!r}: groups must be a list of strings")
+        entries[name] = (entry[secret], tuple(groups))
+    return entries
+
+
+def _users(raw: str) -> dict[str, User]:
+    return {
+        email: User(email=email, password_hash=password_hash, groups=groups)
+        for email, (password_hash, groups) in _credential_entries(raw, "user", "password_hash").items()
+    }
 
 
 def _tokens(raw: str) -> dict[str, StaticToken]:
-    tokens = {}
-    for name, entry in _json_object(raw).items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
-            raise ValueError(f"token {name!r} needs a sha256")
-        groups = entry.get("groups", [])
-        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
-            raise ValueError(f"token {name!r}: groups must be a list of strings")
-        tokens[name] = StaticToken(name=name, sha256=entry["sha256"].lower(), groups=tuple(groups))
-    return tokens
+    return {
+        name: StaticToken(name=name, sha256=digest.lower(), groups=groups)
+        for name, (digest, groups) in _credential_entries(raw, "token", "sha256").items()
+    }
 
 
 def _quote(value: str) -> str:

@@ -224,3 +224,20 @@ def test_jobs_list_is_filtered_and_paginated(client: TestClient, sessions: sessi
     assert page["total"] == 4 and len(page["data"]) == 1
     assert client.get(f"{PREFIX}/jobs", params={"job_type": "other"}).json() == {"data": [], "total": 0}
     assert client.get(f"{PREFIX}/jobs", params={"page": "x"}).status_code == 422
+
+
+def test_a_launch_the_broker_refuses_is_kept_for_the_clock(
+    settings: Settings, sessions: sessionmaker[Session], definitions_folder: Path
+) -> None:
+    write_definitions(definitions_folder, TWO_STEPS)
+
+    def broker_down(workflow_id: int) -> None:
+        raise ConnectionError("RabbitMQ is down")
+
+    with TestClient(create_app(settings, launcher=broker_down)) as client:
+        response = client.post(f"{PREFIX}/workflows", json={"workflow_identifier": "two_steps", "reference": "r"})
+    assert response.status_code == 201, "an accepted workflow is never refused for a broker outage"
+    with sessions() as session:
+        outbox = session.scalars(select(Outbox)).one()
+        assert outbox.payload == {"workflow_id": response.json()["data"]["id"]}
+        assert outbox.sent_at is None

@@ -13,6 +13,7 @@ import pytest
 
 from stepflow.engine.launch import JobPlan, input_steps, job_outputs, plan_step, source_paths
 from stepflow.engine.templates import WorkflowContext
+from tests.unit.orders import DP, REQ, SP, SRC
 
 W = 42
 WD = "/test_work_dir"
@@ -24,22 +25,6 @@ def context(parameters: list[dict[str, Any]] | None = None, reference: str | Non
     return WorkflowContext(
         workflow_id=W, reference=reference, parameters=parameters or [], work_directory=WD, now=NOW
     )
-
-
-def SP(paths: list[str]) -> dict[str, Any]:
-    return {"id": "source_paths", "type": "array_of_strings", "value": paths}
-
-
-def DP(path: str) -> dict[str, Any]:
-    return {"id": "destination_path", "type": "string", "value": path}
-
-
-def SRC(path: str) -> dict[str, Any]:
-    return {"id": "source_path", "type": "string", "value": path}
-
-
-def REQ(paths: list[str]) -> dict[str, Any]:
-    return {"id": "requirements", "type": "requirements", "value": {"paths": paths}}
 
 
 def STR(identifier: str, value: str) -> dict[str, Any]:

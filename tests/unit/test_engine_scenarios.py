@@ -8,10 +8,8 @@ without a database: step counters, the jobs' parameters per step in creation ord
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,26 +18,11 @@ from stepflow.engine.graph import steps_to_start
 from stepflow.engine.launch import input_steps, plan_step
 from stepflow.engine.status import TERMINAL_WORKFLOW_STATES, StepCounts, workflow_status
 from stepflow.engine.templates import WorkflowContext
+from tests.unit.orders import DP, REQ, SP, SRC
 
 W = 42
 WD = "/test_work_dir"
 NOW = datetime(2021, 6, 1, 10, 20, 30, tzinfo=UTC)
-
-
-def SP(paths: list[str]) -> dict[str, Any]:
-    return {"id": "source_paths", "type": "array_of_strings", "value": paths}
-
-
-def DP(path: str) -> dict[str, Any]:
-    return {"id": "destination_path", "type": "string", "value": path}
-
-
-def SRC(path: str) -> dict[str, Any]:
-    return {"id": "source_path", "type": "string", "value": path}
-
-
-def REQ(paths: list[str]) -> dict[str, Any]:
-    return {"id": "requirements", "type": "requirements", "value": {"paths": paths}}
 
 
 def out(name: str) -> str:
@@ -472,60 +455,47 @@ def test_unsupported_step_is_an_error_job_that_fails_the_workflow() -> None:
 # ---------------------------------------------------------------- S22: the fixture definition
 
 
-def credential(identifier: str, value: str, default: bool = False) -> dict[str, Any]:
-    parameter = {"id": identifier, "type": "credential", "value": value}
-    return {**parameter, "default": value} if default else parameter
-
-
-S3 = ["HOSTNAME", "ACCESS_KEY", "SECRET_KEY", "BUCKET", "REGION"]
-S3_IDS = ["hostname", "access_key", "secret_key", "prefix", "region"]
-COMMAND = (
-    "ffmpeg -i {source_path} -codec:a {output_codec_audio} -ar {audio_sampling_rate} -ac {audio_channels}"
-    " -af {audio_filters} -vn -dn {destination_path}"
-)
-# The original's test/definitions/simple_workflow.json (0.0.1): its parameters and steps.
-SIMPLE_WORKFLOW_PARAMETERS = [{"id": "audio_source_filename", "type": "string", "value": "to_change.mp4"}]
-SIMPLE_WORKFLOW_STEPS: list[dict[str, Any]] = [
+# The shape of the original's test/definitions/simple_workflow.json, in our own words: a root
+# template source, destination_filename templates, a destination_path template, a credential
+# with both value and default, and a one_for_many clean-up step without required_to_start.
+SUBTITLES_PARAMETERS = [{"id": "media_file", "type": "string", "value": "placeholder.mxf"}]
+SUBTITLES_STEPS: list[dict[str, Any]] = [
     {
-        "id": 0, "name": "job_transfer", "label": "Download source elements", "icon": "file_download",
+        "id": 0, "name": "job_transfer", "label": "Fetch", "icon": "download",
         "parameters": [
-            {"id": "source_paths", "type": "template", "value": "{audio_source_filename}"},
-            *[credential(f"source_{i}", f"S3_STORAGE_{k}") for i, k in zip(S3_IDS, S3, strict=True)],
+            {"id": "source_paths", "type": "template", "value": "{media_file}"},
+            {"id": "source_host", "type": "credential", "value": "STORE_HOST"},
         ],
     },
     {
-        "id": 1, "parent_ids": [0], "required_to_start": [0], "name": "job_ffmpeg", "label": "Convert audio",
-        "icon": "queue_music",
+        "id": 1, "parent_ids": [0], "required_to_start": [0], "name": "job_ffmpeg", "label": "Extract audio",
+        "icon": "audio",
         "parameters": [
-            {"id": "command_template", "type": "string", "value": COMMAND},
-            {"id": "destination_filename", "type": "template", "value": "{source_path}.wav"},
-            {"id": "output_codec_audio", "type": "string", "value": "pcm_s16le"},
-            {"id": "audio_sampling_rate", "type": "integer", "value": 16000},
-            {"id": "audio_channels", "type": "integer", "value": 1},
-            {"id": "audio_filters", "type": "string", "value": "aresample=precision=28:dither_method=shibata"},
+            {"id": "command_template", "type": "string", "value": "ffmpeg -i {source_path} -ar {sample_rate} {destination_path}"},
+            {"id": "destination_filename", "type": "template", "value": "{source_path}.flac"},
+            {"id": "sample_rate", "type": "integer", "value": 48000},
         ],
     },
     {
-        "id": 2, "parent_ids": [1], "required_to_start": [1], "name": "job_speech_to_text", "label": "Speech To Text",
-        "icon": "text_fields",
+        "id": 2, "parent_ids": [1], "required_to_start": [1], "name": "job_speech_to_text", "label": "Transcribe",
+        "icon": "text",
         "parameters": [
-            {"id": "provider", "type": "string", "value": "vocapia"},
-            credential("username", "VOCAPIA_USERNAME"),
-            credential("password", "VOCAPIA_PASSWORD"),
+            {"id": "provider", "type": "string", "value": "whisper"},
+            {"id": "api_key", "type": "credential", "value": "STT_API_KEY"},
             {"id": "language", "type": "template", "value": "{language}"},
-            {"id": "destination_filename", "type": "template", "value": "transcript.json"},
+            {"id": "destination_filename", "type": "template", "value": "subtitles.vtt"},
         ],
     },
     {
-        "id": 3, "name": "job_transfer", "label": "Upload generated elements to S3", "icon": "file_upload",
+        "id": 3, "name": "job_transfer", "label": "Publish", "icon": "upload",
         "parent_ids": [2], "required_to_start": [2],
         "parameters": [
-            *[credential(f"destination_{i}", f"S3_STORAGE_{k}", True) for i, k in zip(S3_IDS, S3, strict=True)],
-            {"id": "destination_path", "type": "template", "value": "{workflow_id}/transcript.json"},
+            {"id": "destination_host", "type": "credential", "value": "STORE_HOST", "default": "STORE_HOST"},
+            {"id": "destination_path", "type": "template", "value": "{workflow_id}/subtitles.vtt"},
         ],
     },
     {
-        "id": 4, "parent_ids": [3], "name": "job_file_system", "label": "Clean workspace", "icon": "delete_forever",
+        "id": 4, "parent_ids": [3], "name": "job_file_system", "label": "Clean up", "icon": "delete",
         "mode": "one_for_many",
         "parameters": [
             {"id": "action", "type": "string", "value": "remove"},
@@ -535,44 +505,22 @@ SIMPLE_WORKFLOW_STEPS: list[dict[str, Any]] = [
 ]
 
 
-@pytest.fixture
-def simple_workflow() -> dict[str, Any]:
-    return copy.deepcopy({"parameters": SIMPLE_WORKFLOW_PARAMETERS, "steps": SIMPLE_WORKFLOW_STEPS})
-
-
-def test_inline_definition_matches_the_shared_fixture() -> None:
-    path = Path("/work/shared/fixtures/definitions/simple_workflow.json")
-    if not path.exists():
-        pytest.skip(f"{path} not found")
-    definition = json.loads(path.read_text())
-    assert definition["parameters"] == SIMPLE_WORKFLOW_PARAMETERS
-    assert definition["steps"] == SIMPLE_WORKFLOW_STEPS
-
-
-def test_s22_simple_workflow_fixture(simple_workflow: dict[str, Any]) -> None:
+def test_s22_template_source_destination_templates_and_clean_up() -> None:
     """S22 under ours.md §4.1 (Q9 + Q4 + §4.2)."""
-    parameters = [dict(p) for p in simple_workflow["parameters"]]
-    for parameter in parameters:  # the launch merge of {"audio_source_filename": "awsome.mp4"}
-        if parameter["id"] == "audio_source_filename":
-            parameter["value"] = "awsome.mp4"
-    steps = simple_workflow["steps"]
+    parameters = [dict(SUBTITLES_PARAMETERS[0], value="interview.mxf")]  # the launch merge
+    steps = copy.deepcopy(SUBTITLES_STEPS)
     by_id = {s["id"]: s for s in steps}
-    sim = Simulator(steps, parameters=parameters, reference="9A9F48E4-5585-4E8E-9199-CEFECF85CE14")
-
-    def credentials(step_id: int, prefix: str) -> list[dict[str, Any]]:
-        found = [p for p in by_id[step_id]["parameters"] if p["type"] == "credential"]
-        assert [p["id"] for p in found] == [f"{prefix}_{k}" for k in ("hostname", "access_key", "secret_key", "prefix", "region")]
-        return found
+    sim = Simulator(steps, parameters=parameters, reference="REF-1")
 
     sim.advance()
     assert [j.step_id for j in sim.jobs] == [0]  # Q9: step 4 waits for step 3
     [job] = sim.of(0)
     assert job.name == "job_transfer"
     assert job.parameters == [
-        SP(["awsome.mp4"]),
-        *credentials(0, "source"),
-        DP(out("awsome.mp4")),
-        SRC("awsome.mp4"),
+        SP(["interview.mxf"]),  # §4.2: the rendered template is sent as an array
+        {"id": "source_host", "type": "credential", "value": "STORE_HOST"},
+        DP(out("interview.mxf")),
+        SRC("interview.mxf"),
         REQ([]),
     ]
 
@@ -582,10 +530,10 @@ def test_s22_simple_workflow_fixture(simple_workflow: dict[str, Any]) -> None:
     ffmpeg = by_id[1]["parameters"]
     assert job.parameters == [
         ffmpeg[0],  # command_template: a string, not rendered
-        {"id": "destination_filename", "type": "string", "value": out("awsome.mp4.wav")},
-        *ffmpeg[2:],
-        DP(out("awsome.mp4.wav")),
-        SRC(out("awsome.mp4")),
+        {"id": "destination_filename", "type": "string", "value": out("interview.mxf.flac")},
+        ffmpeg[2],
+        DP(out("interview.mxf.flac")),
+        SRC(out("interview.mxf")),
         REQ([]),
     ]
     assert "{source_path}" in job.parameters[0]["value"]
@@ -594,22 +542,24 @@ def test_s22_simple_workflow_fixture(simple_workflow: dict[str, Any]) -> None:
     [job] = sim.of(2)
     assert job.name == "job_speech_to_text"
     assert job.parameters == [
-        {"id": "provider", "type": "string", "value": "vocapia"},
-        {"id": "username", "type": "credential", "value": "VOCAPIA_USERNAME"},
-        {"id": "password", "type": "credential", "value": "VOCAPIA_PASSWORD"},
-        {"id": "language", "type": "string", "value": "{language}"},
-        {"id": "destination_filename", "type": "string", "value": "transcript.json"},
-        DP(out("transcript.json")),
-        SRC(out("awsome.mp4.wav")),
+        {"id": "provider", "type": "string", "value": "whisper"},
+        {"id": "api_key", "type": "credential", "value": "STT_API_KEY"},
+        {"id": "language", "type": "string", "value": "{language}"},  # unknown names stay literal
+        {"id": "destination_filename", "type": "string", "value": "subtitles.vtt"},
+        DP(out("subtitles.vtt")),
+        SRC(out("interview.mxf.flac")),
         REQ([]),
     ]
 
     sim.complete(2)
     [job] = sim.of(3)
     assert job.name == "job_transfer"
-    destination = credentials(3, "destination")
-    assert all("default" in p for p in destination)
-    assert job.parameters == [*destination, DP(f"{W}/transcript.json"), SRC(out("transcript.json")), REQ([])]
+    assert job.parameters == [  # Q4: the template is the one destination path
+        {"id": "destination_host", "type": "credential", "value": "STORE_HOST", "default": "STORE_HOST"},
+        DP(f"{W}/subtitles.vtt"),
+        SRC(out("subtitles.vtt")),
+        REQ([]),
+    ]
     assert sim.count(4) == 0
 
     sim.complete(3)
