@@ -106,13 +106,17 @@ def main() -> None:
                 body = {"workflow_identifier": "bench", "reference": "b", "parameters": {"source_file": path}}
                 response = httpx.post(f"{api}/workflows", json=body)
                 if response.status_code != 201:
-                    raise SystemExit(f"launch failed: {response.status_code} {response.text}\n{processes.tail('serve')}")
+                    raise SystemExit(
+                        f"launch failed: {response.status_code} {response.text}\n{processes.tail('serve')}"
+                    )
                 ids.append(response.json()["data"]["id"])
             launched = time.monotonic() - started
             pending = set(ids)
             while pending and time.monotonic() - started < 600:
                 for workflow_id in list(pending):
-                    status = httpx.get(f"{api}/workflows/{workflow_id}", params={"mode": "simple"}).json()["data"]["status"]
+                    status = httpx.get(f"{api}/workflows/{workflow_id}", params={"mode": "simple"}).json()["data"][
+                        "status"
+                    ]
                     if status["state"] in ("completed", "error"):
                         pending.discard(workflow_id)
                 time.sleep(0.1)

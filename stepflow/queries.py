@@ -31,7 +31,9 @@ def definition_right(action: str, groups: Sequence[str]) -> ColumnElement[bool]:
     )
 
 
-def definition_version(identifier: str, version: tuple[int, int, int] | None = None) -> Select[tuple[WorkflowDefinition]]:
+def definition_version(
+    identifier: str, version: tuple[int, int, int] | None = None
+) -> Select[tuple[WorkflowDefinition]]:
     """The definition with that identifier: one exact version, else the highest."""
     statement = select(WorkflowDefinition).where(WorkflowDefinition.identifier == identifier)
     if version is not None:

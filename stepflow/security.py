@@ -14,7 +14,9 @@ import hmac
 import json
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from stepflow.settings import Settings
 
@@ -32,6 +34,16 @@ class Principal:
 
     def in_any(self, groups: list[str] | tuple[str, ...]) -> bool:
         return any(group in self.groups for group in groups)
+
+
+class RightLike(Protocol):
+    action: str
+    groups: list[str]
+
+
+def has_right(rights: Iterable[RightLike], principal: Principal, action: str) -> bool:
+    """Whether one of ``rights`` grants ``action`` to one of the principal's groups."""
+    return any(right.action == action and principal.in_any(right.groups) for right in rights)
 
 
 def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:

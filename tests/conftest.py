@@ -17,7 +17,9 @@ import pytest
 RUN_ID = uuid.uuid4().hex[:10]
 DATABASE_NAME = f"stepflow_test_{RUN_ID}"
 VHOST = f"stepflow_test_{RUN_ID}"
-ADMIN_DATABASE_URL = os.environ.get("STEPFLOW_TEST_ADMIN_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+ADMIN_DATABASE_URL = os.environ.get(
+    "STEPFLOW_TEST_ADMIN_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 DATABASE_URL = ADMIN_DATABASE_URL.rsplit("/", 1)[0] + f"/{DATABASE_NAME}"
 AMQP_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
 

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 ALL_RIGHTS = [
-    {"action": action, "groups": ["administrator"]} for action in ("view", "create", "retry", "abort", "delete", "update")
+    {"action": action, "groups": ["administrator"]}
+    for action in ("view", "create", "retry", "abort", "delete", "update")
 ]
 
 

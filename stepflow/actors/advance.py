@@ -56,8 +56,8 @@ def advance(locked: LockedWorkflow, work_directory: str) -> list[JobOrder]:
                 started.add(step["id"])
                 inputs = job_inputs(locked.session, workflow.id, input_steps(step))
                 for plan in plan_step(step, context, inputs):
-                    job = locked.create_job(step, plan)
-                    if job is not None and plan.state == "queued":
-                        orders.append(JobOrder(job.id, job.name, job.step_id, job.parameters))
+                    job_id = locked.create_job(step, plan)
+                    if job_id is not None and plan.state == "queued":
+                        orders.append(JobOrder(job_id, step["name"], step["id"], plan.parameters))
     locked.refresh_status()
     return orders

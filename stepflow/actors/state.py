@@ -41,7 +41,10 @@ class LockedWorkflow:
     def lock(cls, session: Session, workflow_id: int) -> LockedWorkflow | None:
         """Lock the workflow row; None when the workflow does not exist (deleted)."""
         workflow = session.scalar(
-            select(Workflow).where(Workflow.id == workflow_id).with_for_update().execution_options(populate_existing=True)
+            select(Workflow)
+            .where(Workflow.id == workflow_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
         if workflow is None:
             return None
@@ -73,8 +76,8 @@ class LockedWorkflow:
         for counter in _COUNTERS:
             setattr(row, counter, getattr(moved, counter))
 
-    def create_job(self, step: dict[str, Any], plan: JobPlan) -> Job | None:
-        """Insert the planned job (None if that workflow/step/input already has one)."""
+    def create_job(self, step: dict[str, Any], plan: JobPlan) -> int | None:
+        """Insert the planned job; its id, or None if that workflow/step/input already has one."""
         job_id = self.session.scalar(
             insert(Job)
             .values(
@@ -92,14 +95,13 @@ class LockedWorkflow:
         )
         if job_id is None:
             return None
-        job = self.session.get(Job, job_id)
-        assert job is not None
         self._count(step["id"], step["name"], None, plan.state)
-        self._row(step["id"], step["name"]).launched_at = self._row(step["id"], step["name"]).launched_at or utcnow()
+        row = self._row(step["id"], step["name"])
+        row.launched_at = row.launched_at or utcnow()
         if plan.state != "queued":
             description = {"message": plan.message} if plan.message else {}
             self.session.add(JobStatus(job_id=job_id, state=plan.state, description=description))
-        return job
+        return job_id
 
     def move_job(self, job: Job, state: str, description: dict[str, Any] | None = None) -> JobStatus:
         """Change a job's state: counters, the ``state`` column and one history row."""

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import structlog
 from litestar import Litestar, Router
 from litestar.di import Provide
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepflow.api import index
 from stepflow.api.definitions import controller as definitions

@@ -23,4 +23,9 @@ def utc(moment: datetime | None) -> str | None:
 
 
 def right_view(right: Right) -> dict[str, Any]:
-    return {"id": right.id, "action": right.action, "groups": list(right.groups), "inserted_at": naive(right.inserted_at)}
+    return {
+        "id": right.id,
+        "action": right.action,
+        "groups": list(right.groups),
+        "inserted_at": naive(right.inserted_at),
+    }

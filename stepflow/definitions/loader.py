@@ -71,9 +71,7 @@ def read_definition_folders(folders: Sequence[Path], validator: DefinitionChecke
     report = LoadReport()
     for folder in folders:
         try:
-            paths = sorted(
-                (path for path in folder.iterdir() if _is_definition_file(path)), key=lambda path: path.name
-            )
+            paths = sorted((path for path in folder.iterdir() if _is_definition_file(path)), key=lambda path: path.name)
         except OSError as error:
             report.invalid.append(InvalidFile(file=str(folder), error=f"cannot list folder: {_os_reason(error)}"))
             continue

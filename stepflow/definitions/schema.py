@@ -343,5 +343,12 @@ def _shorten(message: str) -> str:
 
 def json_type(value: object) -> str:
     """Name of a decoded JSON value's type with its article, for messages: "an array", "null"…"""
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    names = {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }
     return "null" if value is None else names.get(type(value), type(value).__name__)

@@ -133,9 +133,7 @@ def _cycles(steps: Sequence[Mapping[str, Any]]) -> list[str]:
     graph: dict[Any, list[Any]] = {
         step_id: [
             dependency
-            for dependency in _unique(
-                reference for name in GATING_FIELDS for reference in step.get(name) or []
-            )
+            for dependency in _unique(reference for name in GATING_FIELDS for reference in step.get(name) or [])
             if dependency in by_id  # unknown ids are warnings, not edges
         ]
         for step_id, step in by_id.items()

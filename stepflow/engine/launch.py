@@ -215,7 +215,9 @@ def _one_for_one(
             sibling = [] if source == first_file else [base + posixpath.basename(first_file)]
             compiled.append(_parameter("source_path", "string", source))
             compiled.append(
-                _parameter("requirements", "requirements", {"paths": _unique(declared_requirements + required + sibling)})
+                _parameter(
+                    "requirements", "requirements", {"paths": _unique(declared_requirements + required + sibling)}
+                )
             )
             plans.append(JobPlan(round_index * len(sources) + source_index, "queued", compiled))
     return plans
@@ -252,10 +254,14 @@ def _one_for_many(
     ]
     paths = templated or sources
     requirements = _unique(declared_requirements + required + paths)
-    parameters = compiled + selected + [
-        _parameter("source_paths", "array_of_strings", paths),
-        _parameter("requirements", "requirements", {"paths": requirements}),
-    ]
+    parameters = (
+        compiled
+        + selected
+        + [
+            _parameter("source_paths", "array_of_strings", paths),
+            _parameter("requirements", "requirements", {"paths": requirements}),
+        ]
+    )
     return [JobPlan(0, "queued", parameters)]
 
 

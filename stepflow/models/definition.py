@@ -30,9 +30,7 @@ class WorkflowDefinition(Base):
     source_file: Mapped[str] = mapped_column(default="")
     inserted_at: Mapped[datetime] = created_at_column()
 
-    rights: Mapped[list[Right]] = relationship(
-        order_by=Right.id, cascade="all, delete-orphan", passive_deletes=True
-    )
+    rights: Mapped[list[Right]] = relationship(order_by=Right.id, cascade="all, delete-orphan", passive_deletes=True)
 
     __table_args__ = (
         UniqueConstraint("identifier", "version_major", "version_minor", "version_micro", name="uq_definition_version"),

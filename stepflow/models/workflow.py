@@ -36,9 +36,7 @@ class Workflow(Base):
     inserted_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    rights: Mapped[list[Right]] = relationship(
-        order_by=Right.id, cascade="all, delete-orphan", passive_deletes=True
-    )
+    rights: Mapped[list[Right]] = relationship(order_by=Right.id, cascade="all, delete-orphan", passive_deletes=True)
 
     __table_args__ = (Index("ix_workflows_inserted_at", "inserted_at"),)
 

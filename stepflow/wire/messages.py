@@ -44,7 +44,11 @@ class JobError(msgspec.Struct):
     def description(self) -> str:
         for parameter in self.parameters:
             if parameter.id == "message":
-                return parameter.value if isinstance(parameter.value, str) else msgspec.json.encode(parameter.value).decode()
+                return (
+                    parameter.value
+                    if isinstance(parameter.value, str)
+                    else msgspec.json.encode(parameter.value).decode()
+                )
         if self.error is not None:
             return self.error if isinstance(self.error, str) else msgspec.json.encode(self.error).decode()
         return self.message or ""

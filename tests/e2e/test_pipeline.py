@@ -92,7 +92,9 @@ def amqp(amqp_url: str) -> dict[str, Any]:
     return {"host": "127.0.0.1", "port": 5672, "user": "guest", "password": "guest", "vhost": vhost}
 
 
-def worker(stepflow: StepFlowProcesses, amqp: dict[str, Any], e2e_dir: Path, work_dir: Path, queue: str, **options: Any) -> SdkWorker:
+def worker(
+    stepflow: StepFlowProcesses, amqp: dict[str, Any], e2e_dir: Path, work_dir: Path, queue: str, **options: Any
+) -> SdkWorker:
     started = start_worker(
         queue,
         amqp=amqp,
@@ -108,7 +110,9 @@ def worker(stepflow: StepFlowProcesses, amqp: dict[str, Any], e2e_dir: Path, wor
 
 
 @pytest.fixture(scope="module")
-def copy_worker(stepflow: StepFlowProcesses, amqp: dict[str, Any], e2e_dir: Path, work_dir: Path) -> Iterator[SdkWorker]:
+def copy_worker(
+    stepflow: StepFlowProcesses, amqp: dict[str, Any], e2e_dir: Path, work_dir: Path
+) -> Iterator[SdkWorker]:
     started = worker(stepflow, amqp, e2e_dir, work_dir, "job_copy")
     yield started
     started.stop()
@@ -124,7 +128,9 @@ def launch(stepflow: StepFlowProcesses, identifier: str) -> int:
     return response.json()["data"]["id"]
 
 
-def wait_for_status(stepflow: StepFlowProcesses, workflow_id: int, expected: str, timeout: float = 90.0) -> dict[str, Any]:
+def wait_for_status(
+    stepflow: StepFlowProcesses, workflow_id: int, expected: str, timeout: float = 90.0
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     view: dict[str, Any] = {}
     while time.monotonic() < deadline:

@@ -97,9 +97,7 @@ class SdkWorker:
         self.work_dir = Path(work_dir)
         self.log_file = Path(log_file)
         self.output_file = (
-            Path(output_file)
-            if output_file is not None
-            else self.work_dir / f"worker-{queue}-{next(_counter)}.out"
+            Path(output_file) if output_file is not None else self.work_dir / f"worker-{queue}-{next(_counter)}.out"
         )
         self.env: dict[str, str] = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -187,9 +185,7 @@ class SdkWorker:
 
     def wait_until_consuming(self, timeout: float = 30.0, min_consumers: int = 1) -> None:
         """Block until this worker's queue has ``min_consumers`` consumers; see module function."""
-        wait_until_consuming(
-            self.queue, amqp=self.amqp, worker=self, timeout=timeout, min_consumers=min_consumers
-        )
+        wait_until_consuming(self.queue, amqp=self.amqp, worker=self, timeout=timeout, min_consumers=min_consumers)
 
     # -- diagnostics ------------------------------------------------------------------------
 
@@ -266,8 +262,7 @@ def wait_until_consuming(
                 code = worker.process.poll()
                 if code is not None:
                     raise WorkerNotConsumingError(
-                        f"worker for {queue} exited with code {code} before consuming:\n"
-                        f"{worker.output_tail()}"
+                        f"worker for {queue} exited with code {code} before consuming:\n{worker.output_tail()}"
                     )
             channel = connection.channel()
             try:

@@ -148,7 +148,9 @@ def test_completions_advance_to_completion_once(
     assert len(view["artifacts"]) == 1
 
 
-def test_error_then_late_completion(actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture) -> None:
+def test_error_then_late_completion(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture
+) -> None:
     workflow_id = create(api, "fork_join")
     actors.launch_workflow.fn(workflow_id)
     (root,) = jobs_of(sessions, workflow_id)
@@ -157,7 +159,11 @@ def test_error_then_late_completion(actors: Any, api: TestClient, sessions: sess
     with sessions() as session:
         assert len(session.scalars(select(Progression)).all()) == 1
         assert session.get(Job, root.id).state == "processing"
-    error = {"job_id": root.id, "status": "error", "parameters": [{"id": "message", "type": "string", "value": "RuntimeError: boom"}]}
+    error = {
+        "job_id": root.id,
+        "status": "error",
+        "parameters": [{"id": "message", "type": "string", "value": "RuntimeError: boom"}],
+    }
     actors.job_error.fn(error)
     actors.job_error.fn(error)
     assert workflow_of(sessions, workflow_id).status == "error"

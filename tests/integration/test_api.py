@@ -50,8 +50,16 @@ def test_launch_persists_workflow_steps_status_and_outbox(
     data = response.json()["data"]
     assert data["identifier"] == "two_steps" and data["reference"] == "ref-1"
     assert set(data) == {
-        "schema_version", "id", "identifier", "version_major", "version_minor", "version_micro",
-        "tags", "reference", "parameters", "created_at",
+        "schema_version",
+        "id",
+        "identifier",
+        "version_major",
+        "version_minor",
+        "version_micro",
+        "tags",
+        "reference",
+        "parameters",
+        "created_at",
     }
     assert launched == [data["id"]]
     with sessions() as session:
@@ -77,17 +85,35 @@ def test_launch_alias_and_version_selection(client: TestClient, settings: Settin
     )
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["reason"] == "Unable to locate workflow with this identifier and version"
-    malformed = client.post(f"{PREFIX}/workflows", json={"workflow_identifier": "two_steps", "reference": "r", "version": "2"})
+    malformed = client.post(
+        f"{PREFIX}/workflows", json={"workflow_identifier": "two_steps", "reference": "r", "version": "2"}
+    )
     assert malformed.status_code == 422 and "version" in malformed.json()["errors"]
 
 
 @pytest.mark.parametrize(
     ("body", "status", "expected"),
     [
-        ({"reference": "r"}, 422, {"errors": [{"reason": "Missing Workflow identifier parameter", "message": "Incorrect parameters"}]}),
-        ({"workflow_identifier": "nope", "reference": "r"}, 422, {"errors": [{"reason": "Unable to locate workflow with this identifier", "message": "Incorrect parameters"}]}),
+        (
+            {"reference": "r"},
+            422,
+            {"errors": [{"reason": "Missing Workflow identifier parameter", "message": "Incorrect parameters"}]},
+        ),
+        (
+            {"workflow_identifier": "nope", "reference": "r"},
+            422,
+            {
+                "errors": [
+                    {"reason": "Unable to locate workflow with this identifier", "message": "Incorrect parameters"}
+                ]
+            },
+        ),
         ({"workflow_identifier": "two_steps"}, 422, {"errors": {"reference": ["can't be blank"]}}),
-        ({"workflow_identifier": "two_steps", "reference": "r", "parameters": []}, 422, {"errors": {"parameters": ["must be an object"]}}),
+        (
+            {"workflow_identifier": "two_steps", "reference": "r", "parameters": []},
+            422,
+            {"errors": {"parameters": ["must be an object"]}},
+        ),
     ],
 )
 def test_launch_rejects_bad_bodies(client: TestClient, body: dict, status: int, expected: dict) -> None:
@@ -132,11 +158,21 @@ def test_launch_parameters_merge_and_type_check(client: TestClient, definitions_
 
 
 def test_show_workflow_full_and_simple_views(client: TestClient) -> None:
-    workflow_id = client.post(f"{PREFIX}/workflows", json={"workflow_identifier": "two_steps", "reference": "r"}).json()["data"]["id"]
+    workflow_id = client.post(
+        f"{PREFIX}/workflows", json={"workflow_identifier": "two_steps", "reference": "r"}
+    ).json()["data"]["id"]
     full = client.get(f"{PREFIX}/workflows/{workflow_id}").json()["data"]
     assert full["id"] == workflow_id and full["jobs"] == [] and full["artifacts"] == []
     assert [s["status"] for s in full["steps"]] == ["queued", "queued"]
-    assert full["steps"][0]["jobs"] == {"total": 0, "completed": 0, "errors": 0, "processing": 0, "queued": 0, "skipped": 0, "stopped": 0}
+    assert full["steps"][0]["jobs"] == {
+        "total": 0,
+        "completed": 0,
+        "errors": 0,
+        "processing": 0,
+        "queued": 0,
+        "skipped": 0,
+        "stopped": 0,
+    }
     assert {r["action"] for r in full["rights"]} >= {"view", "create"}
     simple = client.get(f"{PREFIX}/workflows/{workflow_id}", params={"mode": "simple"}).json()["data"]
     assert simple["status"]["state"] == "pending"
@@ -151,7 +187,9 @@ def test_show_workflow_errors(client: TestClient) -> None:
 
 
 def test_rights_are_enforced(settings: Settings, definitions_folder: Path, sessions: sessionmaker[Session]) -> None:
-    restricted = definition("restricted", [step(0, "job_test", [source_paths("a")])], rights=[{"action": "view", "groups": ["viewers"]}])
+    restricted = definition(
+        "restricted", [step(0, "job_test", [source_paths("a")])], rights=[{"action": "view", "groups": ["viewers"]}]
+    )
     write_definitions(definitions_folder, restricted)
     viewer = dataclasses.replace(settings, auth_anonymous_groups=("viewers",))
     with TestClient(create_app(viewer, launcher=lambda _: None)) as client:
@@ -164,11 +202,19 @@ def test_rights_are_enforced(settings: Settings, definitions_folder: Path, sessi
         assert client.get(f"{PREFIX}/definitions/restricted").status_code == 403
 
 
-def test_without_credentials_every_route_but_the_index_is_401(settings: Settings, sessions: sessionmaker[Session]) -> None:
+def test_without_credentials_every_route_but_the_index_is_401(
+    settings: Settings, sessions: sessionmaker[Session]
+) -> None:
     closed = dataclasses.replace(settings, auth_anonymous=False)
     with TestClient(create_app(closed, launcher=lambda _: None)) as client:
         assert client.get(PREFIX).status_code == 200
-        for method, path in [("get", "/jobs"), ("get", "/workflows/1"), ("post", "/workflows"), ("get", "/definitions/x"), ("get", "/blacklist")]:
+        for method, path in [
+            ("get", "/jobs"),
+            ("get", "/workflows/1"),
+            ("post", "/workflows"),
+            ("get", "/definitions/x"),
+            ("get", "/blacklist"),
+        ]:
             response = getattr(client, method)(PREFIX + path)
             assert response.status_code == 401, path
             assert response.json() == {"errors": {"detail": "You need to login to view this resource"}}
@@ -210,15 +256,29 @@ def test_definitions_reload_reports_loaded_skipped_and_invalid(client: TestClien
 
 
 def test_jobs_list_is_filtered_and_paginated(client: TestClient, sessions: sessionmaker[Session]) -> None:
-    first = client.post(f"{PREFIX}/workflows", json={"workflow_identifier": "two_steps", "reference": "a"}).json()["data"]["id"]
-    second = client.post(f"{PREFIX}/workflows", json={"workflow_identifier": "two_steps", "reference": "b"}).json()["data"]["id"]
+    first = client.post(f"{PREFIX}/workflows", json={"workflow_identifier": "two_steps", "reference": "a"}).json()[
+        "data"
+    ]["id"]
+    second = client.post(f"{PREFIX}/workflows", json={"workflow_identifier": "two_steps", "reference": "b"}).json()[
+        "data"
+    ]["id"]
     with sessions() as session, session.begin():
         for workflow_id in (first, second):
             for index in range(2):
                 session.add(Job(workflow_id=workflow_id, step_id=0, input_index=index, name="job_test", parameters=[]))
     everything = client.get(f"{PREFIX}/jobs").json()
     assert everything["total"] == 4
-    assert {"id", "workflow_id", "name", "step_id", "params", "status", "progressions", "inserted_at", "updated_at"} <= set(everything["data"][0])
+    assert {
+        "id",
+        "workflow_id",
+        "name",
+        "step_id",
+        "params",
+        "status",
+        "progressions",
+        "inserted_at",
+        "updated_at",
+    } <= set(everything["data"][0])
     assert client.get(f"{PREFIX}/jobs", params={"workflow_id": first}).json()["total"] == 2
     page = client.get(f"{PREFIX}/jobs", params={"size": 3, "page": 1}).json()
     assert page["total"] == 4 and len(page["data"]) == 1

@@ -92,7 +92,9 @@ def test_invalid_messages_are_dead_lettered_with_the_reason(bridge: Bridge, reco
     publish(amqp_url, "job_completed", json.dumps({"job_id": "twelve"}).encode())
     dead = drain(amqp_url, DEAD_LETTERS, expect=2, timeout=10)
     assert len(dead) == 2
-    reasons = {properties.headers["x-stepflow-source-queue"]: properties.headers["x-stepflow-reason"] for properties, _ in dead}
+    reasons = {
+        properties.headers["x-stepflow-source-queue"]: properties.headers["x-stepflow-reason"] for properties, _ in dead
+    }
     assert set(reasons) == {"job_progression", "job_completed"}
     assert reasons["job_completed"].startswith("invalid message")
     assert recorder.received == []

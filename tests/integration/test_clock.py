@@ -57,7 +57,11 @@ def test_unconfirmed_orders_are_dispatched_again(
         session.flush()
         params = [{"id": "source_path", "type": "string", "value": "/a"}]
         session.add(Job(workflow_id=workflow.id, step_id=3, input_index=0, name="job_late", parameters=params))
-        session.add(Job(workflow_id=workflow.id, step_id=3, input_index=1, name="job_late", parameters=params, state="completed"))
+        session.add(
+            Job(
+                workflow_id=workflow.id, step_id=3, input_index=1, name="job_late", parameters=params, state="completed"
+            )
+        )
     age(sessions, Job, 60)
     clock = make_clock(sessions, settings, [])
     assert clock.tick() == (0, 1)

@@ -88,7 +88,11 @@ def realistic() -> dict[str, Any]:
         ],
         "parameters": [
             {"id": "audio_source_filename", "type": "string", "value": "to_change.mp4"},
-            {"id": "segments", "type": "array_of_media_segments", "value": [{"start": 0, "end": 99}, {"start": 100, "end": 199}]},
+            {
+                "id": "segments",
+                "type": "array_of_media_segments",
+                "value": [{"start": 0, "end": 99}, {"start": 100, "end": 199}],
+            },
             {"id": "retries", "type": "integer", "default": 3},
         ],
         "steps": [
@@ -353,7 +357,8 @@ def test_unknown_keys_rejected(validator: DefinitionValidator, place: str, expec
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("keep_source_paths", False), ("keep_source_paths", True), ("required", [0]), ("allow_failure", True)]
+    ("key", "value"),
+    [("keep_source_paths", False), ("keep_source_paths", True), ("required", [0]), ("allow_failure", True)],
 )
 def test_step_extensions_accepted(validator: DefinitionValidator, key: str, value: Any) -> None:
     document = minimal()
@@ -367,7 +372,11 @@ def test_step_extensions_accepted(validator: DefinitionValidator, key: str, valu
         ("keep_source_paths", "no", "steps[0].keep_source_paths: 'no' is not of type 'boolean'"),
         ("required", ["0"], "steps[0].required[0]: '0' is not of type 'integer'"),
         ("allow_failure", 1, "steps[0].allow_failure: 1 is not of type 'boolean'"),
-        ("mode", "one_for_all", "steps[0].mode: 'one_for_all' is not one of ['one_for_one', 'one_for_many', 'notification']"),
+        (
+            "mode",
+            "one_for_all",
+            "steps[0].mode: 'one_for_all' is not one of ['one_for_one', 'one_for_many', 'notification']",
+        ),
         ("parent_ids", [0.5], "steps[0].parent_ids[0]: 0.5 is not of type 'integer'"),
         ("condition", 0, "steps[0].condition: 0 is not of type 'string'"),
     ],
@@ -624,7 +633,11 @@ TINY_ROOT: dict[str, Any] = {
     "required": ["schema_version", "name"],
     "properties": {"schema_version": {"type": "string"}, "name": {"$ref": "name.schema.json"}},
 }
-TINY_NAME: dict[str, Any] = {"$schema": "http://json-schema.org/draft-07/schema#", "type": "string", "pattern": "^[a-z]+$"}
+TINY_NAME: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "string",
+    "pattern": "^[a-z]+$",
+}
 
 
 def tiny_standard(folder: Path, version: str = "1.8", with_ids: bool = False) -> None:
@@ -682,7 +695,9 @@ def test_a_dangling_ref_is_never_fetched(tmp_path: Path) -> None:
     root["$id"] = "https://example.org/standard/1.8/workflow-definition.schema.json"
     root["properties"]["rights"] = {"$ref": "rights.schema.json#"}
     write(tmp_path / "1.8" / "workflow-definition.schema.json", root)
-    write(tmp_path / "1.8" / "name.schema.json", {**TINY_NAME, "$id": "https://example.org/standard/1.8/name.schema.json"})
+    write(
+        tmp_path / "1.8" / "name.schema.json", {**TINY_NAME, "$id": "https://example.org/standard/1.8/name.schema.json"}
+    )
     with pytest.raises(SchemaConfigError, match=r"rights.schema.json.*never fetched over the network"):
         DefinitionValidator(tmp_path)
 

@@ -22,9 +22,7 @@ DT = "2021_06_01__10_20_30"
 
 
 def context(parameters: list[dict[str, Any]] | None = None, reference: str | None = "some id") -> WorkflowContext:
-    return WorkflowContext(
-        workflow_id=W, reference=reference, parameters=parameters or [], work_directory=WD, now=NOW
-    )
+    return WorkflowContext(workflow_id=W, reference=reference, parameters=parameters or [], work_directory=WD, now=NOW)
 
 
 def STR(identifier: str, value: str) -> dict[str, Any]:
@@ -102,9 +100,7 @@ SEGMENTS = {
 
 
 def test_s5_one_job_per_segment() -> None:
-    plans = plan_step(
-        step(multiple_jobs="segments", parameters=[SP(["my_file_1.mov"])]), context([SEGMENTS]), {}
-    )
+    plans = plan_step(step(multiple_jobs="segments", parameters=[SP(["my_file_1.mov"])]), context([SEGMENTS]), {})
     assert queued(plans) == [
         [SP(["my_file_1.mov"]), *SDK(s, e), DP(out("my_file_1.mov")), SRC("my_file_1.mov"), REQ([])]
         for s, e in [(0, 999), (1000, 1999), (2000, 2999)]
@@ -135,7 +131,12 @@ def test_multiple_jobs_segments_must_be_a_workflow_media_segment_parameter() -> 
 
 
 def test_s6_destination_filename_template() -> None:
-    template = {"id": "destination_filename", "type": "template", "default": "{source_path}.wav", "value": "{source_path}.wav"}
+    template = {
+        "id": "destination_filename",
+        "type": "template",
+        "default": "{source_path}.wav",
+        "value": "{source_path}.wav",
+    }
     plans = plan_step(step(parameters=[SP(["my_file.mov"]), template]), context(reference="some-identifier"), {})
     assert queued(plans) == [
         [
@@ -162,8 +163,14 @@ def test_two_destination_filename_templates_are_not_used_for_the_destination() -
     ]
     plans = plan_step(step(parameters=[SP(["a.mov"]), *templates]), context(), {})
     assert queued(plans) == [
-        [SP(["a.mov"]), STR("destination_filename", "x.json"), STR("destination_filename", "y.json"),
-         DP(out("a.mov")), SRC("a.mov"), REQ([])]
+        [
+            SP(["a.mov"]),
+            STR("destination_filename", "x.json"),
+            STR("destination_filename", "y.json"),
+            DP(out("a.mov")),
+            SRC("a.mov"),
+            REQ([]),
+        ]
     ]
 
 
@@ -186,9 +193,7 @@ def test_a7_destination_path_string_replaces_the_generated_path_in_place() -> No
     plans = plan_step(
         step(parameters=[STR("destination_path", "s3://out/x.mp4"), SP(["a.mov"]), STR("after", "1")]), context(), {}
     )
-    assert queued(plans) == [
-        [DP("s3://out/x.mp4"), SP(["a.mov"]), STR("after", "1"), SRC("a.mov"), REQ([])]
-    ]
+    assert queued(plans) == [[DP("s3://out/x.mp4"), SP(["a.mov"]), STR("after", "1"), SRC("a.mov"), REQ([])]]
 
 
 def test_a7_destination_path_wins_over_destination_filename() -> None:
@@ -229,7 +234,9 @@ def test_s20_templates_keep_their_other_keys_and_lose_default() -> None:
         "type": "array_of_strings",
         "value": [f"some-identifier/{DT}/tata", f"some-identifier/{DT}/titi"],
     }
-    assert queued(plans) == [[SP(["my_file.mov"]), special, several, DP(out("my_file.mov")), SRC("my_file.mov"), REQ([])]]
+    assert queued(plans) == [
+        [SP(["my_file.mov"]), special, several, DP(out("my_file.mov")), SRC("my_file.mov"), REQ([])]
+    ]
     assert sorted(plans[0].parameters[1]) == ["id", "store", "type", "value"]
 
 
@@ -240,7 +247,10 @@ def test_template_default_is_used_when_there_is_no_value() -> None:
 
 
 def test_array_of_templates_get_no_source_bindings() -> None:
-    parameters = [SP(["a.mov"]), {"id": "list", "type": "array_of_templates", "value": ["{source_path}", "{workflow_id}"]}]
+    parameters = [
+        SP(["a.mov"]),
+        {"id": "list", "type": "array_of_templates", "value": ["{source_path}", "{workflow_id}"]},
+    ]
     plans = plan_step(step(parameters=parameters), context(), {})
     assert queued(plans)[0][1] == {"id": "list", "type": "array_of_strings", "value": ["{source_path}", str(W)]}
 
@@ -259,7 +269,11 @@ def test_passthrough_types_are_sent_unchanged() -> None:
 
 def test_s9_one_for_many_with_templated_source_paths() -> None:
     parameters = [
-        {"id": "source_paths", "type": "array_of_templates", "value": ["{work_directory}/{workflow_id}", "{work_directory}/folder"]}
+        {
+            "id": "source_paths",
+            "type": "array_of_templates",
+            "value": ["{work_directory}/{workflow_id}", "{work_directory}/folder"],
+        }
     ]
     plans = plan_step(step(mode="one_for_many", parameters=parameters), context(), {})
     paths = [f"{WD}/{W}", f"{WD}/folder"]
@@ -282,7 +296,10 @@ def test_l1_source_paths_and_the_second_message() -> None:
     s = step(parameters=[SP(files)])
     assert source_paths(s, context(), {}) == files
     assert queued(plan_step(s, context(), {}))[1] == [
-        SP(files), DP(out("my_file_2.mov")), SRC("my_file_2.mov"), REQ([out("my_file_1.mov")])
+        SP(files),
+        DP(out("my_file_2.mov")),
+        SRC("my_file_2.mov"),
+        REQ([out("my_file_1.mov")]),
     ]
 
 
@@ -311,7 +328,12 @@ def test_l3_input_filter() -> None:
 
 def test_input_filter_accepts_a_single_suffix_and_uses_the_default() -> None:
     """T: filter_path_list(["path_1.ext1","path2.ext2"], [{ends_with:".ext2"}]) → ["path2.ext2"]."""
-    s = step(parameters=[SP(["path_1.ext1", "path2.ext2"]), {"id": "input_filter", "type": "filter", "default": {"ends_with": ".ext2"}}])
+    s = step(
+        parameters=[
+            SP(["path_1.ext1", "path2.ext2"]),
+            {"id": "input_filter", "type": "filter", "default": {"ends_with": ".ext2"}},
+        ]
+    )
     assert source_paths(s, context(), {}) == ["path2.ext2"]
 
 
@@ -345,7 +367,10 @@ def test_root_source_paths_are_rendered_flattened_and_deduplicated() -> None:
         {"id": "source_paths", "type": "array_of_strings", "value": ["{source_path}", None, "c.mov"]},
     ]
     assert source_paths(step(parameters=parameters), context(), {}) == [
-        f"{WD}/{W}/a.mov", "b.mov", "{source_path}", "c.mov"
+        f"{WD}/{W}/a.mov",
+        "b.mov",
+        "{source_path}",
+        "c.mov",
     ]
 
 
@@ -358,10 +383,18 @@ def test_child_reads_destination_path_then_destination_paths_of_parent_jobs_in_o
     child = step(2, parent_ids=[0, 1])
     inputs = {
         0: [
-            [SP(["x"]), DP("/o/a.mov"), SRC("x"), REQ([]), {"id": "destination_paths", "type": "array_of_strings", "value": ["/o/a.wav", "/o/a.mov"]}],
+            [
+                SP(["x"]),
+                DP("/o/a.mov"),
+                SRC("x"),
+                REQ([]),
+                {"id": "destination_paths", "type": "array_of_strings", "value": ["/o/a.wav", "/o/a.mov"]},
+            ],
             [],  # a skipped or error job has no parameters
         ],
-        1: [[DP("/o/b.mov"), {"id": "destination_paths", "type": "array_of_strings", "value": ["/o/a.wav", "/o/c.srt"]}]],
+        1: [
+            [DP("/o/b.mov"), {"id": "destination_paths", "type": "array_of_strings", "value": ["/o/a.wav", "/o/c.srt"]}]
+        ],
     }
     assert source_paths(child, context(), inputs) == ["/o/a.mov", "/o/a.wav", "/o/b.mov", "/o/c.srt"]
 
@@ -420,8 +453,13 @@ def test_l4_one_for_many_select_inputs_with_a_single_source_paths() -> None:
 
 
 def test_select_input_without_match_is_null() -> None:
-    s = step(mode="one_for_many", parameters=[SP(["a.mov"]), {"id": "audio", "type": "select_input", "value": {"ends_with": ".wav"}}])
-    assert queued(plan_step(s, context(), {})) == [[{"id": "audio", "type": "string", "value": None}, SP(["a.mov"]), REQ(["a.mov"])]]
+    s = step(
+        mode="one_for_many",
+        parameters=[SP(["a.mov"]), {"id": "audio", "type": "select_input", "value": {"ends_with": ".wav"}}],
+    )
+    assert queued(plan_step(s, context(), {})) == [
+        [{"id": "audio", "type": "string", "value": None}, SP(["a.mov"]), REQ(["a.mov"])]
+    ]
 
 
 def test_l6_one_for_many_templated_source_paths_are_not_filtered() -> None:
@@ -433,7 +471,11 @@ def test_l6_one_for_many_templated_source_paths_are_not_filtered() -> None:
         STR("param_value_2", "world"),
     ]
     parameters = [
-        {"id": "source_paths", "type": "array_of_templates", "value": ["{mov_input_path}", "{ttml_input_path}", "{wav_input_path}"]},
+        {
+            "id": "source_paths",
+            "type": "array_of_templates",
+            "value": ["{mov_input_path}", "{ttml_input_path}", "{wav_input_path}"],
+        },
         FILTER,
         *SELECTS,
         {"id": "parameter_with_values", "type": "array_of_templates", "value": ["{param_value_1}", "{param_value_2}"]},
@@ -476,7 +518,9 @@ def test_x5_one_for_many_destination_filename_with_plain_template() -> None:
 def test_one_for_many_skip_destination_path_drops_the_generated_path() -> None:
     parameters = [SP(["a.wav"]), {"id": "destination_filename", "type": "template", "value": "out.json"}]
     s = step(mode="one_for_many", skip_destination_path=True, parameters=parameters)
-    assert queued(plan_step(s, context(), {})) == [[STR("destination_filename", "out.json"), SP(["a.wav"]), REQ(["a.wav"])]]
+    assert queued(plan_step(s, context(), {})) == [
+        [STR("destination_filename", "out.json"), SP(["a.wav"]), REQ(["a.wav"])]
+    ]
 
 
 def test_one_for_many_destination_path_parameter_replaces_the_generated_one() -> None:
@@ -495,7 +539,9 @@ def test_one_for_many_destination_path_parameter_replaces_the_generated_one() ->
 def test_one_for_many_child_takes_all_parent_outputs_in_one_job() -> None:
     s = step(1, mode="one_for_many", parent_ids=[0], parameters=[STR("action", "merge")])
     inputs = {0: [[DP("/o/b.mov")], [DP("/o/a.mov")]]}
-    assert queued(plan_step(s, context(), inputs)) == [[STR("action", "merge"), SP(["/o/b.mov", "/o/a.mov"]), REQ(["/o/b.mov", "/o/a.mov"])]]
+    assert queued(plan_step(s, context(), inputs)) == [
+        [STR("action", "merge"), SP(["/o/b.mov", "/o/a.mov"]), REQ(["/o/b.mov", "/o/a.mov"])]
+    ]
 
 
 def test_one_for_many_step_declared_requirements_merge_first() -> None:
@@ -548,14 +594,27 @@ def test_required_step_without_jobs_adds_nothing() -> None:
 
 
 def test_work_dir_overrides_the_work_directory() -> None:
-    parameters = [SP(["{work_directory}/in/a.mov", "b.mov"]), {"id": "where", "type": "template", "value": "{work_directory}"}]
+    parameters = [
+        SP(["{work_directory}/in/a.mov", "b.mov"]),
+        {"id": "where", "type": "template", "value": "{work_directory}"},
+    ]
     plans = plan_step(step(work_dir="/custom/work_dir", parameters=parameters), context(), {})
     files = ["/custom/work_dir/in/a.mov", "b.mov"]
     assert queued(plans) == [
-        [SP(["{work_directory}/in/a.mov", "b.mov"]), STR("where", "/custom/work_dir"), DP(f"/custom/work_dir/{W}/a.mov"),
-         SRC(files[0]), REQ([])],
-        [SP(["{work_directory}/in/a.mov", "b.mov"]), STR("where", "/custom/work_dir"), DP(f"/custom/work_dir/{W}/b.mov"),
-         SRC("b.mov"), REQ([f"/custom/work_dir/{W}/a.mov"])],
+        [
+            SP(["{work_directory}/in/a.mov", "b.mov"]),
+            STR("where", "/custom/work_dir"),
+            DP(f"/custom/work_dir/{W}/a.mov"),
+            SRC(files[0]),
+            REQ([]),
+        ],
+        [
+            SP(["{work_directory}/in/a.mov", "b.mov"]),
+            STR("where", "/custom/work_dir"),
+            DP(f"/custom/work_dir/{W}/b.mov"),
+            SRC("b.mov"),
+            REQ([f"/custom/work_dir/{W}/a.mov"]),
+        ],
     ]
 
 
@@ -590,7 +649,9 @@ def test_notification_without_inputs_is_still_an_error_job() -> None:
 
 
 def test_l5_a_condition_gives_one_error_job() -> None:
-    plans = plan_step(step(condition="my_condition", parameters=[SP(["my_file_1.mov", "my_file_2.mov"])]), context(), {})
+    plans = plan_step(
+        step(condition="my_condition", parameters=[SP(["my_file_1.mov", "my_file_2.mov"])]), context(), {}
+    )
     assert len(plans) == 1
     assert (plans[0].input_index, plans[0].state, plans[0].parameters) == (0, "error", [])
     assert plans[0].message and "condition" in plans[0].message
@@ -607,8 +668,11 @@ def test_plan_step_does_not_change_the_step() -> None:
 
     s = step(
         multiple_jobs="segments",
-        parameters=[SP(["b.mov", "a.mov"]), {"id": "t", "type": "template", "default": "{name}"},
-                    {"id": "requirements", "type": "requirements", "value": {"paths": ["/x"]}}],
+        parameters=[
+            SP(["b.mov", "a.mov"]),
+            {"id": "t", "type": "template", "default": "{name}"},
+            {"id": "requirements", "type": "requirements", "value": {"paths": ["/x"]}},
+        ],
     )
     before = copy.deepcopy(s)
     plan_step(s, context([SEGMENTS]), {})

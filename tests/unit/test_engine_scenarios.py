@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from stepflow.engine.graph import steps_to_start
 from stepflow.engine.launch import input_steps, plan_step
 from stepflow.engine.status import TERMINAL_WORKFLOW_STATES, StepCounts, workflow_status
@@ -70,7 +68,9 @@ class Simulator:
                     indexes = [plan.input_index for plan in plans]
                     assert len(indexes) == len(set(indexes)), "input_index must be unique per step"
                     for plan in plans:
-                        job = SimJob(step["id"], step["name"], plan.input_index, plan.state, plan.parameters, plan.message)
+                        job = SimJob(
+                            step["id"], step["name"], plan.input_index, plan.state, plan.parameters, plan.message
+                        )
                         self.jobs.append(job)
                         self._count(job.step_id, None, job.state)
                         created.append(job)
@@ -278,7 +278,12 @@ PARALLEL = [
 
 
 def test_s10_fork_and_join() -> None:
-    sim = Simulator(steps_of(*PARALLEL, {"id": 3, "name": "job_test", "required_to_start": [1, 2], "parent_ids": [1, 2], "parameters": []}))
+    sim = Simulator(
+        steps_of(
+            *PARALLEL,
+            {"id": 3, "name": "job_test", "required_to_start": [1, 2], "parent_ids": [1, 2], "parameters": []},
+        )
+    )
     sim.advance()
     assert sim.total == 1
     sim.complete(0)
@@ -386,7 +391,14 @@ def test_required_steps_gate_and_add_requirements() -> None:
         steps_of(
             {"id": 0, "name": "job_a", "parameters": [SP(["a.mov"])]},
             {"id": 1, "name": "job_b", "parameters": [SP(["b.srt"])]},
-            {"id": 2, "name": "job_c", "parent_ids": [0], "required_to_start": [0, 1], "required": [1], "parameters": []},
+            {
+                "id": 2,
+                "name": "job_c",
+                "parent_ids": [0],
+                "required_to_start": [0, 1],
+                "required": [1],
+                "parameters": [],
+            },
         )
     )
     sim.advance()
@@ -461,23 +473,38 @@ def test_unsupported_step_is_an_error_job_that_fails_the_workflow() -> None:
 SUBTITLES_PARAMETERS = [{"id": "media_file", "type": "string", "value": "placeholder.mxf"}]
 SUBTITLES_STEPS: list[dict[str, Any]] = [
     {
-        "id": 0, "name": "job_transfer", "label": "Fetch", "icon": "download",
+        "id": 0,
+        "name": "job_transfer",
+        "label": "Fetch",
+        "icon": "download",
         "parameters": [
             {"id": "source_paths", "type": "template", "value": "{media_file}"},
             {"id": "source_host", "type": "credential", "value": "STORE_HOST"},
         ],
     },
     {
-        "id": 1, "parent_ids": [0], "required_to_start": [0], "name": "job_ffmpeg", "label": "Extract audio",
+        "id": 1,
+        "parent_ids": [0],
+        "required_to_start": [0],
+        "name": "job_ffmpeg",
+        "label": "Extract audio",
         "icon": "audio",
         "parameters": [
-            {"id": "command_template", "type": "string", "value": "ffmpeg -i {source_path} -ar {sample_rate} {destination_path}"},
+            {
+                "id": "command_template",
+                "type": "string",
+                "value": "ffmpeg -i {source_path} -ar {sample_rate} {destination_path}",
+            },
             {"id": "destination_filename", "type": "template", "value": "{source_path}.flac"},
             {"id": "sample_rate", "type": "integer", "value": 48000},
         ],
     },
     {
-        "id": 2, "parent_ids": [1], "required_to_start": [1], "name": "job_speech_to_text", "label": "Transcribe",
+        "id": 2,
+        "parent_ids": [1],
+        "required_to_start": [1],
+        "name": "job_speech_to_text",
+        "label": "Transcribe",
         "icon": "text",
         "parameters": [
             {"id": "provider", "type": "string", "value": "whisper"},
@@ -487,15 +514,23 @@ SUBTITLES_STEPS: list[dict[str, Any]] = [
         ],
     },
     {
-        "id": 3, "name": "job_transfer", "label": "Publish", "icon": "upload",
-        "parent_ids": [2], "required_to_start": [2],
+        "id": 3,
+        "name": "job_transfer",
+        "label": "Publish",
+        "icon": "upload",
+        "parent_ids": [2],
+        "required_to_start": [2],
         "parameters": [
             {"id": "destination_host", "type": "credential", "value": "STORE_HOST", "default": "STORE_HOST"},
             {"id": "destination_path", "type": "template", "value": "{workflow_id}/subtitles.vtt"},
         ],
     },
     {
-        "id": 4, "parent_ids": [3], "name": "job_file_system", "label": "Clean up", "icon": "delete",
+        "id": 4,
+        "parent_ids": [3],
+        "name": "job_file_system",
+        "label": "Clean up",
+        "icon": "delete",
         "mode": "one_for_many",
         "parameters": [
             {"id": "action", "type": "string", "value": "remove"},

@@ -72,7 +72,13 @@ def test_moved_does_not_change_the_original() -> None:
 
 def test_as_view() -> None:
     assert C(queued=1, processing=2, completed=3, errors=4, skipped=5, stopped=6).as_view() == {
-        "total": 21, "completed": 3, "errors": 4, "processing": 2, "queued": 1, "skipped": 5, "stopped": 6,
+        "total": 21,
+        "completed": 3,
+        "errors": 4,
+        "processing": 2,
+        "queued": 1,
+        "skipped": 5,
+        "stopped": 6,
     }
 
 

@@ -40,16 +40,25 @@ def rendered(template: str, ctx: WorkflowContext | None = None, step: dict[str, 
 
 
 def test_t1_filename() -> None:
-    assert rendered("{work_directory}/{date_time}/{filename}", source=SOURCE) == "/test_work_dir/2019_12_05__11_41_40/filename.ttml"
+    assert (
+        rendered("{work_directory}/{date_time}/{filename}", source=SOURCE)
+        == "/test_work_dir/2019_12_05__11_41_40/filename.ttml"
+    )
 
 
 def test_t2_name_and_extension() -> None:
-    assert rendered("{work_directory}/{date_time}/{name}{extension}", source=SOURCE) == "/test_work_dir/2019_12_05__11_41_40/filename.ttml"
+    assert (
+        rendered("{work_directory}/{date_time}/{name}{extension}", source=SOURCE)
+        == "/test_work_dir/2019_12_05__11_41_40/filename.ttml"
+    )
 
 
 def test_t3_workflow_parameters() -> None:
     ctx = context(WORKFLOW_PARAMETERS)
-    assert rendered("{work_directory}/{title}/{name}{extension}", ctx, source=SOURCE) == "/test_work_dir/content_title/filename.ttml"
+    assert (
+        rendered("{work_directory}/{title}/{name}{extension}", ctx, source=SOURCE)
+        == "/test_work_dir/content_title/filename.ttml"
+    )
 
 
 def test_t4_source_list_binding() -> None:
@@ -58,14 +67,19 @@ def test_t4_source_list_binding() -> None:
     names = bindings(context(WORKFLOW_PARAMETERS), STEP, sources)
     assert names["source_paths"] == sources
     assert "source_path" not in names and "filename" not in names
-    assert render("{title}:{source_paths}", names) == "content_title:source_folder/filename.ttmlsource_folder/filename.mp4"
+    assert (
+        render("{title}:{source_paths}", names) == "content_title:source_folder/filename.ttmlsource_folder/filename.mp4"
+    )
     assert render("{source_path}|{filename}", names) == "{source_path}|{filename}"
 
 
 def test_t5_step_work_dir() -> None:
     step = {**STEP, "work_dir": "/custom/work_dir"}
     ctx = context(WORKFLOW_PARAMETERS)
-    assert rendered("{work_directory}/{title}/{name}{extension}", ctx, step, SOURCE) == "/custom/work_dir/content_title/filename.ttml"
+    assert (
+        rendered("{work_directory}/{title}/{name}{extension}", ctx, step, SOURCE)
+        == "/custom/work_dir/content_title/filename.ttml"
+    )
 
 
 # ---------------------------------------------------------------- built-in names
@@ -160,7 +174,9 @@ def test_workflow_parameters_are_stringified(parameter: dict[str, Any], text: st
     assert render("<{p}>", names) == f"<{text}>"
 
 
-@pytest.mark.parametrize("kind", ["boolean", "credential", "template", "array_of_templates", "filter", "array_of_media_segments"])
+@pytest.mark.parametrize(
+    "kind", ["boolean", "credential", "template", "array_of_templates", "filter", "array_of_media_segments"]
+)
 def test_other_workflow_parameter_types_are_not_bindings(kind: str) -> None:
     assert rendered("{p}", context([{"id": "p", "type": kind, "value": "X"}])) == "{p}"
 
@@ -215,7 +231,9 @@ def test_step_null_value_renders_empty() -> None:
 
 
 def test_unknown_names_stay_literal() -> None:
-    assert rendered("{language}/{job_id}/{step_id}/{epoch}/{workflow_id}") == "{language}/{job_id}/{step_id}/{epoch}/666"
+    assert (
+        rendered("{language}/{job_id}/{step_id}/{epoch}/{workflow_id}") == "{language}/{job_id}/{step_id}/{epoch}/666"
+    )
 
 
 def test_not_a_name_stays_literal() -> None:

@@ -84,11 +84,15 @@ def test_users_and_tokens_parse() -> None:
     assert settings.auth_anonymous_groups == ("a", "b", "c")
 
 
-def test_the_command_prints_one_line_and_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_prints_one_line_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from stepflow.cli import main
 
     monkeypatch.setenv("PORT", "nope")
     with pytest.raises(SystemExit) as exit_:
         main(["migrate"])
     assert exit_.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines() == ["stepflow: PORT: cannot parse 'nope' (invalid literal for int() with base 10: 'nope')"]
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "stepflow: PORT: cannot parse 'nope' (invalid literal for int() with base 10: 'nope')"
+    ]

@@ -13,11 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stepflow.api.definitions.service import load_definitions
 from stepflow.api.errors import reason
 from stepflow.api.views import naive
-from stepflow.api.workflows.service import has_right
 from stepflow.definitions.schema import DefinitionValidator
 from stepflow.models import WorkflowDefinition
 from stepflow.queries import definition_version
-from stepflow.security import Principal
+from stepflow.security import Principal, has_right
 from stepflow.settings import Settings
 
 
@@ -41,7 +40,9 @@ def with_steps_view(definition: WorkflowDefinition) -> dict[str, Any]:
 
 
 @get("/definitions/{identifier:str}")
-async def show_definition(identifier: FromPath[str], session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]) -> dict[str, Any]:
+async def show_definition(
+    identifier: FromPath[str], session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
+) -> dict[str, Any]:
     """The latest version of a definition, if the user may ``view`` it."""
     definition = await session.scalar(definition_version(identifier))
     if definition is None:

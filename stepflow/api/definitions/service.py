@@ -49,7 +49,9 @@ def _definition(loaded: LoadedDefinition) -> WorkflowDefinition:
     )
 
 
-async def load_definitions(session: AsyncSession, folders: Sequence[Path], validator: DefinitionValidator) -> LoadOutcome:
+async def load_definitions(
+    session: AsyncSession, folders: Sequence[Path], validator: DefinitionValidator
+) -> LoadOutcome:
     """Read every folder and insert new definitions; the caller commits.
 
     An identifier + version already stored with the same content counts as loaded; with a

@@ -17,7 +17,9 @@ from stepflow.security import Principal
 
 
 @get("/jobs")
-async def list_jobs(request: Request, session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]) -> dict[str, Any]:
+async def list_jobs(
+    request: Request, session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
+) -> dict[str, Any]:
     page, size = pagination(request)
     filters: list[ColumnElement[bool]] = [
         Job.workflow_id.in_(select(Workflow.id).where(workflow_right("view", principal.groups)))
@@ -33,7 +35,11 @@ async def list_jobs(request: Request, session: NamedDependency[AsyncSession], pr
         filters.append(Job.name == job_type)
     queue = request.query_params.get("direct_messaging_queue_name")
     if queue:
-        element = {"id": "direct_messaging_queue_name", "type": "string", "value": queue.removeprefix("direct_messaging_")}
+        element = {
+            "id": "direct_messaging_queue_name",
+            "type": "string",
+            "value": queue.removeprefix("direct_messaging_"),
+        }
         filters.append(Job.parameters.contains([element]))
     total = await session.scalar(select(func.count()).select_from(Job).where(*filters))
     jobs = await session.scalars(

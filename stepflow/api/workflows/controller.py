@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from stepflow.api.errors import invalid, not_found, reason
 from stepflow.api.workflows import service
 from stepflow.api.workflows.views import created_view, full_view, simple_view
-from stepflow.security import Principal
+from stepflow.security import Principal, has_right
 
 
 async def _json_object(request: Request) -> dict[str, Any]:
@@ -42,7 +42,10 @@ async def launch_workflow(
 
 @get("/workflows/{workflow_id:str}")
 async def show_workflow(
-    request: Request, workflow_id: FromPath[str], session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
+    request: Request,
+    workflow_id: FromPath[str],
+    session: NamedDependency[AsyncSession],
+    principal: NamedDependency[Principal],
 ) -> dict[str, Any]:
     """The full view (default) or ``?mode=simple``."""
     if not workflow_id.isdigit():
@@ -53,7 +56,7 @@ async def show_workflow(
     workflow = await service.load_workflow(session, int(workflow_id))
     if workflow is None:
         raise not_found("Workflow", workflow_id)
-    if not service.has_right(workflow.rights, principal, "view"):
+    if not has_right(workflow.rights, principal, "view"):
         raise reason(403, "Forbidden to view workflow with this identifier")
     view = await (simple_view(session, workflow) if mode == "simple" else full_view(session, workflow))
     return {"data": view}

@@ -16,7 +16,7 @@ from stepflow.api.workflows.parameters import merge_parameters
 from stepflow.models import Outbox, Right, Workflow, WorkflowDefinition, WorkflowStatus, WorkflowStep
 from stepflow.models.base import utcnow
 from stepflow.queries import definition_version
-from stepflow.security import Principal
+from stepflow.security import Principal, has_right
 
 log = structlog.get_logger(__name__)
 
@@ -25,10 +25,6 @@ Launcher = Callable[[int], Any]
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
 LAUNCH_ACTOR = "launch_workflow"
-
-
-def has_right(rights: list[Right], principal: Principal, action: str) -> bool:
-    return any(right.action == action and principal.in_any(right.groups) for right in rights)
 
 
 def _version(body: dict[str, Any]) -> tuple[int, int, int] | None:
@@ -86,7 +82,9 @@ async def create_workflow(session: AsyncSession, principal: Principal, body: dic
     )
     session.add(workflow)
     await session.flush()
-    session.add_all(WorkflowStep(workflow_id=workflow.id, step_id=step["id"], name=step["name"]) for step in workflow.steps)
+    session.add_all(
+        WorkflowStep(workflow_id=workflow.id, step_id=step["id"], name=step["name"]) for step in workflow.steps
+    )
     session.add(WorkflowStatus(workflow_id=workflow.id, state="pending"))
     session.add(Outbox(actor=LAUNCH_ACTOR, payload={"workflow_id": workflow.id}))
     return workflow

@@ -29,7 +29,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import mcai_worker_sdk as mcai
 
@@ -54,12 +54,12 @@ class CopyWorkerParameters(mcai.WorkerParameters):
     here so they appear as attributes and are reset between jobs.
     """
 
-    source_path: Optional[str] = None
-    destination_path: Optional[str] = None
-    source_paths: Optional[list[str]] = None
-    requirements: Optional[dict] = None
-    message: Optional[str] = None
-    sleep_ms: Optional[int] = None
+    source_path: str | None = None
+    destination_path: str | None = None
+    source_paths: list[str] | None = None
+    requirements: dict | None = None
+    message: str | None = None
+    sleep_ms: int | None = None
 
 
 def _received_values(parameters: Any) -> dict[str, Any]:
