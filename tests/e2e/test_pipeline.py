@@ -170,7 +170,11 @@ def test_two_steps_over_two_files_complete(
     assert [s["status"] for s in view["steps"]] == ["completed", "completed"]
     assert all(job["state"] == "completed" for job in jobs)
     assert (Path(base) / "a.txt").read_text().startswith("content of a.txt\n")
-    assert (Path(base) / "a.txt").read_text().count("job ") == 2  # written by step 0, appended by step 1
+    # Written by step 0, appended by step 1. The SDK may run a job twice (it rejects an order that
+    # arrives while it is busy and gets it back 5 s later): StepFlow's state is the same, so
+    # only the set of writers is checked.
+    writers = {line for line in (Path(base) / "a.txt").read_text().splitlines() if line.startswith("job ")}
+    assert writers == {f"job {first_step[1]['id']}", f"job {second_step[1]['id']}"}
 
     received = {entry["job_id"]: entry["parameters"] for entry in read_order_log(e2e_dir / "orders-job_copy.jsonl")}
     for job in jobs:
