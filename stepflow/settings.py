@@ -62,6 +62,14 @@ class Settings:
     auth_tokens: Mapping[str, StaticToken] = field(repr=False)
     session_secret: str | None = field(repr=False)
     session_ttl: int
+    default_rights: tuple[Mapping[str, Any], ...]
+    rights_overrides: Mapping[str, tuple[Mapping[str, Any], ...]]
+    slack_api_url: str
+    slack_api_token: str | None = field(repr=False)
+    slack_api_channel: str | None
+    webhook_signing_secret: str | None = field(repr=False)
+    notifier_max_retries: int
+    notifier_timeout: float
     dispatch_resend_after: float
     outbox_resend_after: float
     clock_interval: float
@@ -145,6 +153,36 @@ def _tokens(raw: str) -> dict[str, StaticToken]:
         name: StaticToken(name=name, sha256=digest.lower(), groups=groups)
         for name, (digest, groups) in _credential_entries(raw, "token", "sha256").items()
     }
+
+
+def _rights(value: Any) -> tuple[Mapping[str, Any], ...]:
+    """A rights array: ``[{"action": str, "groups": [str]}]``."""
+    if not isinstance(value, list):
+        raise ValueError("expected a JSON array of rights")
+    for right in value:
+        if (
+            not isinstance(right, dict)
+            or not isinstance(right.get("action"), str)
+            or not isinstance(right.get("groups"), list)
+            or not all(isinstance(group, str) for group in right["groups"])
+        ):
+            raise ValueError('each right needs an "action" string and a "groups" list of strings')
+    return tuple(value)
+
+
+def _rights_array(raw: str) -> tuple[Mapping[str, Any], ...]:
+    return _rights(json.loads(raw))
+
+
+def _rights_overrides(raw: str) -> dict[str, tuple[Mapping[str, Any], ...]]:
+    return {identifier: _rights(rights) for identifier, rights in _json_object(raw).items()}
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be zero or more")
+    return value
 
 
 def _quote(value: str) -> str:
@@ -242,6 +280,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         auth_tokens=get("STEPFLOW_AUTH_TOKENS", "{}", _tokens),
         session_secret=session_secret,
         session_ttl=get("STEPFLOW_SESSION_TTL", "86400", _positive_int),
+        default_rights=get("STEPFLOW_DEFAULT_RIGHTS", "[]", _rights_array),
+        rights_overrides=get("STEPFLOW_RIGHTS_OVERRIDES", "{}", _rights_overrides),
+        slack_api_url=(_env(env, "SLACK_API_URL") or "https://slack.com/api").rstrip("/"),
+        slack_api_token=_env(env, "SLACK_API_TOKEN"),
+        slack_api_channel=_env(env, "SLACK_API_CHANNEL"),
+        webhook_signing_secret=_env(env, "STEPFLOW_WEBHOOK_SIGNING_SECRET"),
+        notifier_max_retries=get("STEPFLOW_NOTIFIER_MAX_RETRIES", "5", _non_negative_int),
+        notifier_timeout=get("STEPFLOW_NOTIFIER_TIMEOUT", "10", _positive_float),
         dispatch_resend_after=get("STEPFLOW_DISPATCH_RESEND_AFTER", "30", _positive_float),
         outbox_resend_after=get("STEPFLOW_OUTBOX_RESEND_AFTER", "10", _positive_float),
         clock_interval=get("STEPFLOW_CLOCK_INTERVAL", "5", _positive_float),
