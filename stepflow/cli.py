@@ -53,8 +53,8 @@ def clock(settings: Settings, args: argparse.Namespace) -> None:
 
     ticker = Clock(
         runtime.sessions(),
-        runtime.order_publisher(),
-        {"launch_workflow": lambda payload: launch_workflow.send(payload["workflow_id"])},
+        launch_workflow.send,
+        runtime.send_owed,
         interval=settings.clock_interval,
         outbox_resend_after=settings.outbox_resend_after,
         dispatch_resend_after=settings.dispatch_resend_after,

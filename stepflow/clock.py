@@ -2,13 +2,14 @@
 
 Singleton through a PostgreSQL advisory lock held on a dedicated connection: extra clocks
 idle until the holder dies. Each tick re-sends what a crash or a broker outage left behind:
-outbox entries (actor messages owed after a commit) and job orders never confirmed.
+launch messages owed by the web (outbox), direct messages to workers (outbox), and job
+orders or notification runs never confirmed.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -16,16 +17,17 @@ import structlog
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.actors.dispatch import dispatch, undispatched_orders
+from stepflow.actors.dispatch import DIRECT_MESSAGE, Owed, undispatched
 from stepflow.models import Outbox
 from stepflow.models.base import utcnow
-from stepflow.wire.publisher import ConfirmingPublisher
 
 log = structlog.get_logger(__name__)
 
 ADVISORY_LOCK_KEY = 0x5731_F10C  # "stepflow clock"
+LAUNCH_WORKFLOW = "launch_workflow"
 
-Sender = Callable[[dict[str, Any]], Any]
+LaunchSender = Callable[[int], Any]
+OwedSender = Callable[[Owed], int]
 
 
 def try_singleton(connection: Connection) -> bool:
@@ -33,12 +35,18 @@ def try_singleton(connection: Connection) -> bool:
     return bool(connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}))
 
 
-def relay_outbox(session: Session, senders: Mapping[str, Sender], older_than: float, limit: int = 500) -> int:
-    """Send again the outbox entries not consumed ``older_than`` seconds after their last send."""
-    cutoff = utcnow() - timedelta(seconds=older_than)
+def _stale(older_than: float) -> Any:
+    return func.coalesce(Outbox.sent_at, Outbox.inserted_at) < utcnow() - timedelta(seconds=older_than)
+
+
+def relay_launches(session: Session, launch: LaunchSender, older_than: float, limit: int = 500) -> int:
+    """Send again the launch entries not consumed ``older_than`` seconds after their last send.
+
+    The ``launch_workflow`` actor deletes its entry; until then it is re-sent once per period.
+    """
     rows = session.scalars(
         select(Outbox)
-        .where(func.coalesce(Outbox.sent_at, Outbox.inserted_at) < cutoff, Outbox.actor.in_(list(senders)))
+        .where(Outbox.actor == LAUNCH_WORKFLOW, _stale(older_than))
         .order_by(Outbox.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -46,44 +54,53 @@ def relay_outbox(session: Session, senders: Mapping[str, Sender], older_than: fl
     sent = 0
     for row in rows:
         try:
-            senders[row.actor](row.payload)
+            launch(row.payload["workflow_id"])
         except Exception as error:  # broker down: keep the entry for the next tick
-            log.warning("outbox relay failed", actor=row.actor, error=str(error))
+            log.warning("launch relay failed", error=str(error))
             break
         row.sent_at = utcnow()
         sent += 1
     return sent
 
 
+def stale_direct_messages(session: Session, older_than: float, limit: int = 500) -> list[int]:
+    return list(
+        session.scalars(
+            select(Outbox.id).where(Outbox.actor == DIRECT_MESSAGE, _stale(older_than)).order_by(Outbox.id).limit(limit)
+        )
+    )
+
+
 class Clock:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        publisher: ConfirmingPublisher,
-        senders: Mapping[str, Sender],
+        launch: LaunchSender,
+        send: OwedSender,
         *,
         interval: float,
         outbox_resend_after: float,
         dispatch_resend_after: float,
     ) -> None:
         self._sessions = sessions
-        self._publisher = publisher
-        self._senders = senders
+        self._launch = launch
+        self._send = send
         self._interval = interval
         self._outbox_resend_after = outbox_resend_after
         self._dispatch_resend_after = dispatch_resend_after
         self._stop = threading.Event()
 
     def tick(self) -> tuple[int, int]:
-        """One sweep: (outbox entries re-sent, job orders re-sent)."""
+        """One sweep: (launch entries re-sent, other messages re-sent)."""
         with self._sessions() as session, session.begin():
-            relayed = relay_outbox(session, self._senders, self._outbox_resend_after)
+            relayed = relay_launches(session, self._launch, self._outbox_resend_after)
         with self._sessions() as session:
-            orders = undispatched_orders(session, self._dispatch_resend_after)
-        redispatched = dispatch(self._sessions, self._publisher, orders)
-        if relayed or redispatched:
-            log.info("clock re-sent", outbox=relayed, job_orders=redispatched)
-        return relayed, redispatched
+            owed = undispatched(session, self._dispatch_resend_after)
+            owed.direct_messages = stale_direct_messages(session, self._dispatch_resend_after)
+        resent = self._send(owed)
+        if relayed or resent:
+            log.info("clock re-sent", launches=relayed, messages=resent)
+        return relayed, resent
 
     def run(self) -> None:
         """Tick every interval while holding the singleton lock; idle while another clock does."""

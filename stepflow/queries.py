@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, exists, select
 
-from stepflow.models import Right, Workflow, WorkflowDefinition
+from stepflow.models import Job, Progression, Right, Workflow, WorkflowDefinition
+
+BLACK_LIST_DAYS = 7
 
 
 def workflow_right(action: str, groups: Sequence[str]) -> ColumnElement[bool]:
@@ -48,3 +51,19 @@ def definition_version(
         WorkflowDefinition.version_minor.desc(),
         WorkflowDefinition.version_micro.desc(),
     ).limit(1)
+
+
+def black_listed_jobs(now: datetime) -> Select[tuple[int]]:
+    """Jobs cancelled before they started whose order may still wait in a worker queue
+    (ours.md §3.12): stopped by StepFlow, dispatched, never reported by a worker, recent."""
+    return (
+        select(Job.id)
+        .where(
+            Job.state == "stopped",
+            Job.kind == "worker",
+            Job.dispatched_at.is_not(None),
+            Job.updated_at >= now - timedelta(days=BLACK_LIST_DAYS),
+            ~exists(select(Progression.id).where(Progression.job_id == Job.id)),
+        )
+        .order_by(Job.id)
+    )

@@ -15,6 +15,7 @@ from stepflow.actors.job_messages import (  # noqa: E402  (actors bind to the br
     job_queue_not_found,
     job_stopped,
 )
+from stepflow.actors.notifications import run_notification  # noqa: E402
 from stepflow.actors.workflows import launch_workflow  # noqa: E402
 
 __all__ = [
@@ -25,4 +26,5 @@ __all__ = [
     "job_queue_not_found",
     "job_stopped",
     "launch_workflow",
+    "run_notification",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stepflow.actors.dispatch import Owed
 from stepflow.actors.state import LockedWorkflow
 from stepflow.engine.graph import steps_to_start
 from stepflow.engine.launch import input_steps, plan_step
@@ -34,14 +35,14 @@ def job_inputs(session: Session, workflow_id: int, step_ids: Iterable[int]) -> d
     return inputs
 
 
-def advance(locked: LockedWorkflow, work_directory: str) -> list[JobOrder]:
+def advance(locked: LockedWorkflow, work_directory: str) -> Owed:
     """Start steps until none can start (ours.md Q1), then settle the workflow status.
 
-    Returns the orders of the new worker jobs; the caller publishes them after commit. A
-    paused or finished workflow starts nothing.
+    Returns the orders of the new worker jobs and the new notification jobs; the caller sends
+    them after commit. A paused or finished workflow starts nothing.
     """
     workflow = locked.workflow
-    orders: list[JobOrder] = []
+    owed = Owed()
     if workflow.status not in TERMINAL_WORKFLOW_STATES and workflow.status != "paused":
         context = WorkflowContext(
             workflow_id=workflow.id,
@@ -57,7 +58,11 @@ def advance(locked: LockedWorkflow, work_directory: str) -> list[JobOrder]:
                 inputs = job_inputs(locked.session, workflow.id, input_steps(step))
                 for plan in plan_step(step, context, inputs):
                     job_id = locked.create_job(step, plan)
-                    if job_id is not None and plan.state == "queued":
-                        orders.append(JobOrder(job_id, step["name"], step["id"], plan.parameters))
+                    if job_id is None or plan.state != "queued":
+                        continue
+                    if plan.kind == "notification":
+                        owed.notifications.append(job_id)
+                    else:
+                        owed.orders.append(JobOrder(job_id, step["name"], step["id"], plan.parameters))
     locked.refresh_status()
-    return orders
+    return owed

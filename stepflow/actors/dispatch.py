@@ -1,43 +1,134 @@
-"""Sending job orders after commit, and finding the ones that were never confirmed.
+"""What a committed transaction owes the broker, sent after commit.
 
-The jobs table is the outbox of job orders: a job is inserted with ``dispatched_at`` NULL in
-the advance transaction; after commit its order is published and the confirmed ids are
-marked in one ``UPDATE``. A crash in between delays an order (the clock re-sends it), never
-loses it; a duplicate order is harmless because completion is idempotent.
+The jobs table is the outbox of job orders and notification runs: a job is inserted with
+``dispatched_at`` NULL; after commit its order is published (a worker job) or the
+``run_notification`` actor is sent its id (a notification job), and the confirmed ids are
+marked in one ``UPDATE``. Direct messages to workers (black list, stop) are outbox rows,
+deleted once confirmed. A crash in between delays a message (the clock re-sends it), never
+loses it; duplicates are harmless because every handler is idempotent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+import structlog
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.models import Job
+from stepflow.models import Job, Outbox
 from stepflow.models.base import utcnow
+from stepflow.wire.direct_messaging import publish_direct_message
 from stepflow.wire.orders import JobOrder
-from stepflow.wire.publisher import ConfirmingPublisher, publish_orders
+from stepflow.wire.publisher import PUBLISH_ERRORS, ConfirmingPublisher, publish_orders
+
+log = structlog.get_logger(__name__)
+
+DIRECT_MESSAGE = "direct_message"
+
+NotificationSender = Callable[[int], Any]
+"""Hands a notification job to the notifier actor (waits for the broker's confirm)."""
 
 
-def dispatch(sessions: sessionmaker[Session], publisher: ConfirmingPublisher, orders: Sequence[JobOrder]) -> int:
-    """Publish ``orders`` and mark the confirmed ones dispatched; returns how many."""
-    if not orders:
+@dataclass
+class Owed:
+    """Messages a transaction made necessary: send them once it has committed."""
+
+    orders: list[JobOrder] = field(default_factory=list)
+    notifications: list[int] = field(default_factory=list)
+    direct_messages: list[int] = field(default_factory=list)
+
+    def add(self, other: Owed) -> Owed:
+        self.orders += other.orders
+        self.notifications += other.notifications
+        self.direct_messages += other.direct_messages
+        return self
+
+    def __bool__(self) -> bool:
+        return bool(self.orders or self.notifications or self.direct_messages)
+
+
+def owe_direct_message(session: Session, message: dict[str, Any]) -> int:
+    """Store a direct message in the outbox (same transaction); its id goes in ``Owed``."""
+    row = Outbox(actor=DIRECT_MESSAGE, payload=message)
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def _mark_dispatched(sessions: sessionmaker[Session], job_ids: Sequence[int]) -> None:
+    if job_ids:
+        with sessions() as session, session.begin():
+            session.execute(update(Job).where(Job.id.in_(job_ids)).values(dispatched_at=utcnow()))
+
+
+def _send_notifications(notify: NotificationSender, job_ids: Sequence[int]) -> list[int]:
+    sent = []
+    for job_id in job_ids:
+        try:
+            notify(job_id)
+        except Exception as error:  # the broker is down: the clock sends it later
+            log.warning("notification not handed over", job_id=job_id, error=str(error))
+            break
+        sent.append(job_id)
+    return sent
+
+
+def send_direct_messages(
+    sessions: sessionmaker[Session], publisher: ConfirmingPublisher, outbox_ids: Sequence[int]
+) -> int:
+    """Publish the direct messages of these outbox rows; delete the confirmed ones."""
+    if not outbox_ids:
         return 0
-    confirmed = publish_orders(publisher, orders)
+    with sessions() as session:
+        rows = session.execute(select(Outbox.id, Outbox.payload).where(Outbox.id.in_(outbox_ids)).order_by(Outbox.id))
+        messages = list(rows)
+    confirmed = []
+    for outbox_id, message in messages:
+        try:
+            publish_direct_message(publisher, message)
+        except PUBLISH_ERRORS as error:
+            log.warning("direct message not confirmed", error=str(error))
+            break
+        confirmed.append(outbox_id)
     if confirmed:
         with sessions() as session, session.begin():
-            session.execute(update(Job).where(Job.id.in_(confirmed)).values(dispatched_at=utcnow()))
+            session.execute(delete(Outbox).where(Outbox.id.in_(confirmed)))
     return len(confirmed)
 
 
-def undispatched_orders(session: Session, older_than: float, limit: int = 500) -> list[JobOrder]:
-    """Orders of queued jobs still unconfirmed ``older_than`` seconds after their creation."""
+def dispatch(
+    sessions: sessionmaker[Session],
+    publisher: ConfirmingPublisher,
+    notify: NotificationSender,
+    owed: Owed,
+) -> int:
+    """Send everything ``owed``; returns how many messages the broker confirmed."""
+    if not owed:
+        return 0
+    confirmed = publish_orders(publisher, owed.orders) if owed.orders else []
+    notified = _send_notifications(notify, owed.notifications)
+    _mark_dispatched(sessions, [*confirmed, *notified])
+    return len(confirmed) + len(notified) + send_direct_messages(sessions, publisher, owed.direct_messages)
+
+
+def undispatched(session: Session, older_than: float, limit: int = 500) -> Owed:
+    """Jobs still waiting for their order or notification ``older_than`` seconds after they
+    were created or retried."""
     cutoff = utcnow() - timedelta(seconds=older_than)
     rows = session.execute(
-        select(Job.id, Job.name, Job.step_id, Job.parameters)
-        .where(Job.dispatched_at.is_(None), Job.state == "queued", Job.inserted_at < cutoff)
+        select(Job.id, Job.kind, Job.name, Job.step_id, Job.parameters)
+        .where(Job.dispatched_at.is_(None), Job.state.in_(("queued", "retrying")), Job.updated_at < cutoff)
         .order_by(Job.id)
         .limit(limit)
     )
-    return [JobOrder(job_id, name, step_id, parameters) for job_id, name, step_id, parameters in rows]
+    owed = Owed()
+    for job_id, kind, name, step_id, parameters in rows:
+        if kind == "notification":
+            owed.notifications.append(job_id)
+        else:
+            owed.orders.append(JobOrder(job_id, name, step_id, parameters))
+    return owed

@@ -15,10 +15,9 @@ import structlog
 from sqlalchemy.orm import Session
 
 from stepflow.actors import runtime, transitions
-from stepflow.actors.dispatch import dispatch
+from stepflow.actors.dispatch import Owed
 from stepflow.wire import messages
 from stepflow.wire.dead_letters import dead_letter
-from stepflow.wire.orders import JobOrder
 from stepflow.wire.topology import JOB_QUEUE_NOT_FOUND
 
 log = structlog.get_logger(__name__)
@@ -26,13 +25,13 @@ log = structlog.get_logger(__name__)
 JOBS_QUEUE = "stepflow.jobs"
 
 
-def _apply(job_id: int, change: Callable[[Session, str], list[JobOrder]]) -> bool:
+def _apply(job_id: int, change: Callable[[Session, str], Owed]) -> bool:
     """Run ``change`` in one transaction, then dispatch; False when the job is unknown."""
     structlog.contextvars.bind_contextvars(job_id=job_id)
     try:
         with runtime.transaction() as session:
-            orders = change(session, runtime.settings().workers_work_directory)
-        dispatch(runtime.sessions(), runtime.order_publisher(), orders)
+            owed = change(session, runtime.settings().workers_work_directory)
+        runtime.send_owed(owed)
         return True
     except transitions.UnknownJob:
         log.warning("message for an unknown job acked")

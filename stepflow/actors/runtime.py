@@ -12,6 +12,7 @@ from functools import cache
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from stepflow.actors.dispatch import Owed, dispatch
 from stepflow.db import session_factory, sync_engine
 from stepflow.settings import Settings, load_settings
 from stepflow.wire.dead_letters import declare_dead_letters
@@ -36,6 +37,13 @@ def order_publisher() -> ConfirmingPublisher:
 @cache
 def dead_letter_publisher() -> ConfirmingPublisher:
     return ConfirmingPublisher(settings().amqp_url, declare=declare_dead_letters)
+
+
+def send_owed(owed: Owed) -> int:
+    """Send what a committed transaction owes (orders, notifications, direct messages)."""
+    from stepflow.actors.notifications import run_notification
+
+    return dispatch(sessions(), order_publisher(), run_notification.send, owed)
 
 
 @contextmanager

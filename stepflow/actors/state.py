@@ -85,6 +85,7 @@ class LockedWorkflow:
                 step_id=step["id"],
                 input_index=plan.input_index,
                 name=step["name"],
+                kind=plan.kind,
                 parameters=plan.parameters,
                 state=plan.state,
                 inserted_at=utcnow(),
@@ -116,16 +117,20 @@ class LockedWorkflow:
         self.session.flush()
         return status
 
-    def refresh_status(self, cause: JobStatus | None = None) -> str:
-        """Set the status the counters imply; history and artifact only on change."""
+    def set_status(self, new: str, cause: JobStatus | None = None) -> None:
+        """Set the workflow status; a history row (and, on completion, the artifact) only on change."""
         current = self.workflow.status
-        new = workflow_status(current, self.steps, self.counts())
-        if new != current:
-            self.workflow.status = new
-            self.session.add(
-                WorkflowStatus(workflow_id=self.id, state=new, job_status_id=cause.id if cause is not None else None)
-            )
-            if new == "completed":
-                self.session.add(Artifact(workflow_id=self.id, resources={}))
-            log.info("workflow status", workflow_id=self.id, status=new, previous=current)
-        return new
+        if new == current:
+            return
+        self.workflow.status = new
+        self.session.add(
+            WorkflowStatus(workflow_id=self.id, state=new, job_status_id=cause.id if cause is not None else None)
+        )
+        if new == "completed":
+            self.session.add(Artifact(workflow_id=self.id, resources={}))
+        log.info("workflow status", workflow_id=self.id, status=new, previous=current)
+
+    def refresh_status(self, cause: JobStatus | None = None) -> str:
+        """Set the status the counters imply (completion happens once: it is terminal)."""
+        self.set_status(workflow_status(self.workflow.status, self.steps, self.counts()), cause)
+        return self.workflow.status

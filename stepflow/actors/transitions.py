@@ -2,7 +2,8 @@
 
 Every handler is idempotent: a redelivered message finds the job already in its target
 state and changes nothing. A message that arrives too late (an error after a completion, a
-progression for a stopped job) only writes history.
+progression for a stopped job) only writes history. In an aborted workflow a running job
+still takes its final state, but nothing new starts.
 """
 
 from __future__ import annotations
@@ -15,15 +16,17 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from stepflow.actors.advance import advance
+from stepflow.actors.dispatch import Owed
 from stepflow.actors.state import LockedWorkflow
 from stepflow.models import Job, Progression
 from stepflow.wire import messages
-from stepflow.wire.orders import JobOrder
 
 log = structlog.get_logger(__name__)
 
 ACTIVE_STATES = frozenset({"queued", "retrying", "processing"})
 QUEUE_NOT_FOUND_MESSAGE = "No worker is started with this queue name."
+NOT_THE_CURRENT_JOB = "The Job ID is not the same as the current job."
+"""What an SDK worker answers to a ``stop_process`` sent by queue for a job it does not run."""
 
 
 class UnknownJob(LookupError):
@@ -39,6 +42,10 @@ class LockedJob:
     def aborted(self) -> bool:
         return self.workflow.workflow.status == "aborted"
 
+    @property
+    def active(self) -> bool:
+        return self.job.state in ACTIVE_STATES
+
 
 def lock_job(session: Session, job_id: int) -> LockedJob:
     """Lock the job's workflow, then load the job; raises ``UnknownJob``."""
@@ -51,17 +58,26 @@ def lock_job(session: Session, job_id: int) -> LockedJob:
     return LockedJob(locked, job)
 
 
-def job_completed(session: Session, message: messages.JobCompleted, work_directory: str) -> list[JobOrder]:
+def _finish(locked: LockedJob, state: str, description: dict | None, work_directory: str) -> Owed:
+    """Move the job to a final state; unless the workflow was aborted, start what follows."""
+    cause = locked.workflow.move_job(locked.job, state, description)
+    if locked.aborted:
+        return Owed()
+    locked.workflow.refresh_status(cause)
+    return advance(locked.workflow, work_directory)
+
+
+def job_completed(session: Session, message: messages.JobCompleted, work_directory: str) -> Owed:
     """A completion wins over error/stopped (the job did run) unless the workflow was aborted;
     a second completion changes nothing."""
     locked = lock_job(session, message.job_id)
     job = locked.job
     if job.state == "completed":
         log.info("duplicate completion ignored")
-        return []
-    if locked.aborted or job.state == "skipped":
+        return Owed()
+    if job.state == "skipped" or (locked.aborted and not locked.active):
         locked.workflow.record(job, "completed", {"ignored": True})
-        return []
+        return Owed()
     if message.destination_paths:
         job.parameters = [
             *job.parameters,
@@ -69,28 +85,28 @@ def job_completed(session: Session, message: messages.JobCompleted, work_directo
         ]
     if message.parameters:
         locked.workflow.workflow.parameters = [*locked.workflow.workflow.parameters, *message.parameters]
-    locked.workflow.move_job(job, "completed")
     log.info("job completed")
-    return advance(locked.workflow, work_directory)
+    return _finish(locked, "completed", None, work_directory)
 
 
-def job_failed(session: Session, job_id: int, description: str, work_directory: str) -> list[JobOrder]:
+def job_failed(session: Session, job_id: int, description: str, work_directory: str) -> Owed:
     """An active job goes to ``error``; on a finished job the message is history only."""
     locked = lock_job(session, job_id)
     job = locked.job
+    if description == NOT_THE_CURRENT_JOB:
+        log.info("stop answer from a worker not running the job ignored")
+        return Owed()
     if job.state == "error":
         log.info("duplicate error ignored")
-        return []
-    if job.state not in ACTIVE_STATES or locked.aborted:
+        return Owed()
+    if not locked.active:
         locked.workflow.record(job, "error", {"message": description, "ignored": True})
-        return []
-    cause = locked.workflow.move_job(job, "error", {"message": description})
+        return Owed()
     log.warning("job error", message=description)
-    locked.workflow.refresh_status(cause)
-    return advance(locked.workflow, work_directory)
+    return _finish(locked, "error", {"message": description}, work_directory)
 
 
-def job_progression(session: Session, message: messages.JobProgression, work_directory: str) -> list[JobOrder]:
+def job_progression(session: Session, message: messages.JobProgression, work_directory: str) -> Owed:
     """Record the progression once; a queued job becomes ``processing``."""
     locked = lock_job(session, message.job_id)
     job = locked.job
@@ -106,20 +122,34 @@ def job_progression(session: Session, message: messages.JobProgression, work_dir
         .returning(Progression.id)
     )
     if inserted is None or job.state not in ("queued", "retrying") or locked.aborted:
-        return []
+        return Owed()
     locked.workflow.move_job(job, "processing")
     return advance(locked.workflow, work_directory)
 
 
-def job_stopped(session: Session, message: messages.JobStopped, work_directory: str) -> list[JobOrder]:
+def job_stopped(session: Session, message: messages.JobStopped, work_directory: str) -> Owed:
     """An active job becomes ``stopped`` (final: its step is not relaunched, fix Q3)."""
     locked = lock_job(session, message.job_id)
     job = locked.job
     if job.state == "stopped":
-        return []
-    if job.state not in ACTIVE_STATES:
+        return Owed()
+    if not locked.active:
         locked.workflow.record(job, "stopped", {"ignored": True})
-        return []
-    cause = locked.workflow.move_job(job, "stopped")
-    locked.workflow.refresh_status(cause)
-    return advance(locked.workflow, work_directory)
+        return Owed()
+    return _finish(locked, "stopped", None, work_directory)
+
+
+def notification_done(session: Session, job_id: int, error: str | None, work_directory: str) -> Owed:
+    """A notification job ran: it completes, or fails with ``error``. Nothing happens to a job
+    that no longer waits (stopped by an abort meanwhile, or already recorded)."""
+    try:
+        locked = lock_job(session, job_id)
+    except UnknownJob:
+        log.info("notification of a deleted workflow ignored")
+        return Owed()
+    if locked.job.state not in ("queued", "retrying"):
+        return Owed()
+    if error is not None:
+        log.warning("notification failed", message=error)
+        return _finish(locked, "error", {"message": error}, work_directory)
+    return _finish(locked, "completed", None, work_directory)

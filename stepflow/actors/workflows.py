@@ -8,7 +8,6 @@ from sqlalchemy import delete
 
 from stepflow.actors import runtime
 from stepflow.actors.advance import advance
-from stepflow.actors.dispatch import dispatch
 from stepflow.actors.state import LockedWorkflow
 from stepflow.models import Outbox
 
@@ -34,6 +33,6 @@ def launch_workflow(workflow_id: int) -> None:
             if locked is None:
                 log.warning("launch of an unknown workflow ignored")
                 return
-            orders = advance(locked, runtime.settings().workers_work_directory)
-        sent = dispatch(runtime.sessions(), runtime.order_publisher(), orders)
-        log.info("workflow launched", jobs=len(orders), dispatched=sent)
+            owed = advance(locked, runtime.settings().workers_work_directory)
+        sent = runtime.send_owed(owed)
+        log.info("workflow launched", dispatched=sent)

@@ -15,6 +15,7 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepflow.actors.dispatch import Owed
 from stepflow.api import index
 from stepflow.api.definitions import controller as definitions
 from stepflow.api.definitions.service import load_definitions
@@ -22,8 +23,10 @@ from stepflow.api.errors import EXCEPTION_HANDLERS
 from stepflow.api.jobs import controller as jobs
 from stepflow.api.principal import provide_principal
 from stepflow.api.workflows import controller as workflows
+from stepflow.api.workflows import events as workflow_events
+from stepflow.api.workflows.events import OwedSender
 from stepflow.api.workflows.service import Launcher
-from stepflow.db import async_engine, async_session_factory
+from stepflow.db import async_engine, async_session_factory, session_factory, sync_engine
 from stepflow.definitions.schema import DefinitionValidator
 from stepflow.settings import Settings
 
@@ -37,15 +40,27 @@ def default_launcher(workflow_id: int) -> None:
     launch_workflow.send(workflow_id)
 
 
-def create_app(settings: Settings, launcher: Launcher = default_launcher) -> Litestar:
+def default_owed_sender(owed: Owed) -> int:
+    """Send what an event owes through the actors' publishers (importing them installs the broker)."""
+    from stepflow.actors import runtime
+
+    return runtime.send_owed(owed)
+
+
+def create_app(
+    settings: Settings, launcher: Launcher = default_launcher, send_owed: OwedSender = default_owed_sender
+) -> Litestar:
     validator = DefinitionValidator(settings.workflow_schema)
     engine = async_engine(settings)
     sessions = async_session_factory(engine)
+    # Workflow events run the actors' own (sync) code under the workflow lock.
+    events_engine = sync_engine(settings)
+    sync_sessions = session_factory(events_engine)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         async with sessions() as session, session.begin():
-            outcome = await load_definitions(session, settings.workflow_definitions, validator)
+            outcome = await load_definitions(session, settings, validator)
         log.info(
             "definitions loaded",
             loaded=len(outcome.loaded),
@@ -56,6 +71,7 @@ def create_app(settings: Settings, launcher: Launcher = default_launcher) -> Lit
             yield
         finally:
             await engine.dispose()
+            events_engine.dispose()
 
     async def provide_session() -> AsyncIterator[AsyncSession]:
         async with sessions() as session:
@@ -63,7 +79,14 @@ def create_app(settings: Settings, launcher: Launcher = default_launcher) -> Lit
 
     api = Router(
         path=settings.api_prefix,
-        route_handlers=[index.index, index.blacklist, *definitions.ROUTES, *workflows.ROUTES, *jobs.ROUTES],
+        route_handlers=[
+            index.index,
+            index.blacklist,
+            *definitions.ROUTES,
+            *workflows.ROUTES,
+            *workflow_events.ROUTES,
+            *jobs.ROUTES,
+        ],
     )
     session_route = Router(path=settings.sessions_path, route_handlers=[index.create_session])
     return Litestar(
@@ -73,6 +96,8 @@ def create_app(settings: Settings, launcher: Launcher = default_launcher) -> Lit
             "sessions": Provide(lambda: sessions, sync_to_thread=False),
             "validator": Provide(lambda: validator, sync_to_thread=False),
             "launcher": Provide(lambda: launcher, sync_to_thread=False),
+            "send_owed": Provide(lambda: send_owed, sync_to_thread=False),
+            "sync_sessions": Provide(lambda: sync_sessions, sync_to_thread=False),
             "session": Provide(provide_session),
             "principal": Provide(provide_principal),
         },

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 
@@ -64,7 +65,17 @@ def handle_http_error(_: Request, error: HTTPException) -> Response:
     return Response(content={"errors": {"detail": error.detail}}, status_code=error.status_code)
 
 
+log = structlog.get_logger(__name__)
+
+
+def handle_unexpected(request: Request, error: Exception) -> Response:
+    """A bug: logged with its traceback, answered 500 without details."""
+    log.error("unhandled error", path=request.url.path, method=request.method, exc_info=error)
+    return Response(content={"errors": {"detail": "Internal server error"}}, status_code=500)
+
+
 EXCEPTION_HANDLERS = {
+    Exception: handle_unexpected,
     ApiError: handle_api_error,
     ValidationException: handle_validation_error,
     NotFoundException: handle_not_found,

@@ -8,9 +8,12 @@ import anyio.to_thread
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepflow import __version__
 from stepflow.api.errors import ApiError, invalid
+from stepflow.models.base import utcnow
+from stepflow.queries import black_listed_jobs
 from stepflow.security import Principal, open_session
 from stepflow.settings import Settings
 
@@ -30,10 +33,11 @@ def index() -> dict[str, str]:
     return {"application": "Step Flow", "version": __version__}
 
 
-@get("/blacklist", sync_to_thread=False)
-def blacklist(principal: NamedDependency[Principal]) -> dict[str, Any]:
-    """Ids of jobs cancelled before they started (none until jobs can be cancelled)."""
-    return {"data": [], "total": 0}
+@get("/blacklist")
+async def blacklist(session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]) -> dict[str, Any]:
+    """Ids of jobs cancelled before they started: SDK workers drop these orders unrun."""
+    job_ids = list(await session.scalars(black_listed_jobs(utcnow())))
+    return {"data": job_ids, "total": len(job_ids)}
 
 
 @post("/", status_code=200)

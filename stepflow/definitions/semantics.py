@@ -7,12 +7,17 @@ Errors (the definition is rejected):
   * two steps with the same ``id``;
   * a cycle through ``parent_ids`` / ``required_to_start`` (a self-reference included): the step
     could never start, and the original's "force the first step" escape is dropped (A10);
-  * a step parameter with neither ``value`` nor ``default``: the job order could not carry it (A6).
+  * a step parameter with neither ``value`` nor ``default``: the job order could not carry it (A6);
+  * ``notification_hooks`` that cannot be normalised (``hooks.hook_errors``: an unknown event, an
+    endpoint that is no http(s) URL…); the schemas catch most of it, a site schema may not.
 
 Warnings (the definition is kept; the caller logs them):
   * ``parent_ids`` / ``required_to_start`` / ``required`` naming no step (the engine treats such an
     id as satisfied, as the original did);
-  * ``multiple_jobs`` naming no workflow parameter of type ``array_of_media_segments``.
+  * ``multiple_jobs`` naming no workflow parameter of type ``array_of_media_segments``;
+  * a step mode StepFlow loads but does not run (``workflow_one_for_one`` / ``workflow_one_for_many``,
+    1.12+): its jobs will end in error (ours A13);
+  * a notification hook whose ``conditions`` enable no event: it never fires.
 
 Every message starts with the JSON path it is about, e.g. ``steps[2].parameters[0]: …``.
 """
@@ -24,10 +29,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from stepflow.definitions.hooks import hook_errors, silent_hooks
+
 # Fields holding ids of other steps. Only the first two gate a step, so only they form cycles;
 # `required` (our extension) just adds the listed steps' outputs to `requirements.paths`.
 GATING_FIELDS: tuple[str, ...] = ("parent_ids", "required_to_start")
 REFERENCE_FIELDS: tuple[str, ...] = (*GATING_FIELDS, "required")
+
+UNSUPPORTED_MODES: tuple[str, ...] = ("workflow_one_for_one", "workflow_one_for_many")
+"""Modes of the standard (1.12+) that load but that StepFlow does not run (ours A13)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +64,9 @@ def check_semantics(document: Mapping[str, Any]) -> Findings:
     errors.extend(_missing_values(steps))
     warnings.extend(_unknown_references(steps))
     warnings.extend(_bad_multiple_jobs(steps, document.get("parameters") or []))
+    warnings.extend(_unsupported_modes(steps))
+    errors.extend(hook_errors(document))
+    warnings.extend(silent_hooks(document))
     # With duplicate ids the graph is ambiguous (which step does "2" mean?): a cycle reported
     # there could be an artefact of the merge, so cycles are checked once the ids are unique.
     if not duplicates:
@@ -122,6 +135,15 @@ def _bad_multiple_jobs(steps: Sequence[Mapping[str, Any]], parameters: Iterable[
                 "which is not a workflow parameter of type array_of_media_segments"
             )
     return warnings
+
+
+def _unsupported_modes(steps: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [
+        f"steps[{index}].mode: step {_describe(step)} has mode {step.get('mode')!r}, "
+        "which StepFlow does not run: its jobs will end in error"
+        for index, step in enumerate(steps)
+        if step.get("mode") in UNSUPPORTED_MODES
+    ]
 
 
 def _cycles(steps: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -26,12 +26,14 @@ _CONSUMED_TYPES = frozenset({"filter", "template", "select_input", "array_of_tem
 
 @dataclass(frozen=True, slots=True)
 class JobPlan:
-    """A job to create: ``queued`` jobs get an order; ``skipped``/``error`` ones are final."""
+    """A job to create: ``queued`` jobs get run (a worker order or, for ``kind``
+    ``notification``, the notifier); ``skipped``/``error`` ones are final."""
 
     input_index: int
     state: str
     parameters: list[Parameter] = field(default_factory=list)
     message: str | None = None
+    kind: str = "worker"
 
 
 def _parameter(identifier: str, type_: str, value: Any) -> Parameter:

@@ -6,7 +6,7 @@ counters) so every worker message costs O(1) work; history lives in append-only 
 
 from stepflow.models.base import Base
 from stepflow.models.definition import WorkflowDefinition
-from stepflow.models.job import Job, JobStatus, Progression
+from stepflow.models.job import Job, JobStatus, Progression, Update
 from stepflow.models.outbox import Outbox
 from stepflow.models.right import Right
 from stepflow.models.workflow import Artifact, Workflow, WorkflowStatus, WorkflowStep
@@ -19,6 +19,7 @@ __all__ = [
     "Outbox",
     "Progression",
     "Right",
+    "Update",
     "Workflow",
     "WorkflowDefinition",
     "WorkflowStatus",

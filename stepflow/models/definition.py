@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, UniqueConstraint
+from sqlalchemy import String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from stepflow.models.base import Base, created_at_column
@@ -26,6 +26,7 @@ class WorkflowDefinition(Base):
     steps: Mapped[list[Any]] = mapped_column(default=list)
     start_parameters: Mapped[list[Any]] = mapped_column(default=list)
     parameters: Mapped[list[Any]] = mapped_column(default=list)
+    notification_hooks: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))
     document: Mapped[dict[str, Any]]
     source_file: Mapped[str] = mapped_column(default="")
     inserted_at: Mapped[datetime] = created_at_column()

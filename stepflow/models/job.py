@@ -26,6 +26,7 @@ class Job(Base):
     input_index: Mapped[int]
     name: Mapped[str] = mapped_column(String(255))
     parameters: Mapped[list[Any]] = mapped_column(default=list)
+    kind: Mapped[str] = mapped_column(String(16), default="worker")
     state: Mapped[str] = mapped_column(String(16), default="queued")
     attempt: Mapped[int] = mapped_column(default=1)
     is_live: Mapped[bool] = mapped_column(default=False)
@@ -38,8 +39,8 @@ class Job(Base):
         Index("ix_jobs_name", "name"),
         Index(
             "ix_jobs_undispatched",
-            "inserted_at",
-            postgresql_where=text("dispatched_at IS NULL AND state = 'queued'"),
+            "updated_at",
+            postgresql_where=text("dispatched_at IS NULL AND state IN ('queued', 'retrying')"),
         ),
     )
 
@@ -70,3 +71,15 @@ class Progression(Base):
 
     # A redelivered progression carries the same worker timestamp: it is stored once.
     __table_args__ = (UniqueConstraint("job_id", "datetime", "progression"),)
+
+
+class Update(Base):
+    """Append-only record of an ``update`` event: the parameter values it set on a job."""
+
+    __tablename__ = "updates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    reported_at: Mapped[datetime] = mapped_column("datetime", default=utcnow)
+    parameters: Mapped[list[Any]]
+    inserted_at: Mapped[datetime] = created_at_column()

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from stepflow.models.base import Base, created_at_column, utcnow
@@ -32,6 +32,7 @@ class Workflow(Base):
     reference: Mapped[str]
     steps: Mapped[list[Any]] = mapped_column(default=list)
     parameters: Mapped[list[Any]] = mapped_column(default=list)
+    notification_hooks: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     inserted_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

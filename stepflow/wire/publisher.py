@@ -18,7 +18,7 @@ import structlog
 from pika.adapters.blocking_connection import BlockingChannel
 
 from stepflow.wire.orders import JobOrder
-from stepflow.wire.topology import JOB_SUBMIT, declare_job_submit
+from stepflow.wire.topology import JOB_SUBMIT, declare_publishing
 
 log = structlog.get_logger(__name__)
 
@@ -31,7 +31,7 @@ class ConfirmingPublisher:
     ``declare`` runs on every new channel (idempotent topology declarations).
     """
 
-    def __init__(self, url: str, declare: Callable[[BlockingChannel], None] = declare_job_submit) -> None:
+    def __init__(self, url: str, declare: Callable[[BlockingChannel], None] = declare_publishing) -> None:
         self._parameters = pika.URLParameters(url)
         self._declare = declare
         self._local = threading.local()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pika.adapters.blocking_connection import BlockingChannel
 
 JOB_SUBMIT = "job_submit"
+DIRECT_MESSAGING = "direct_messaging"
 JOB_QUEUE_NOT_FOUND = "job_queue_not_found"
 JOB_RESPONSE = "job_response"
 JOB_RESPONSE_DELAYED = "job_response_delayed"
@@ -39,6 +40,22 @@ def declare_job_submit(channel: BlockingChannel) -> None:
     )
     declare_consumer_queue(channel, JOB_QUEUE_NOT_FOUND)
     channel.queue_bind(JOB_QUEUE_NOT_FOUND, JOB_QUEUE_NOT_FOUND, routing_key="")
+
+
+def declare_direct_messaging(channel: BlockingChannel) -> None:
+    """``direct_messaging`` (headers): orders to running workers (mcai-protocol.md §5)."""
+    channel.exchange_declare(
+        DIRECT_MESSAGING,
+        exchange_type="headers",
+        durable=True,
+        arguments={"alternate-exchange": "direct_messaging_not_found"},
+    )
+
+
+def declare_publishing(channel: BlockingChannel) -> None:
+    """What StepFlow publishes to workers: job orders and direct messages."""
+    declare_job_submit(channel)
+    declare_direct_messaging(channel)
 
 
 def declare_consumer_queue(channel: BlockingChannel, queue: str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from stepflow.actors.dispatch import Owed, dispatch
 from stepflow.clock import Clock, try_singleton
 from stepflow.models import Job, Outbox, Workflow
 from stepflow.models.base import utcnow
@@ -17,11 +18,16 @@ from stepflow.wire.topology import JOB_SUBMIT
 from tests.integration.broker import Capture
 
 
-def make_clock(sessions: sessionmaker[Session], settings: Settings, sent: list[dict[str, Any]]) -> Clock:
+def make_clock(sessions: sessionmaker[Session], settings: Settings, sent: list[Any]) -> Clock:
+    publisher = ConfirmingPublisher(settings.amqp_url)
+
+    def send(owed: Owed) -> int:
+        return dispatch(sessions, publisher, sent.append, owed)
+
     return Clock(
         sessions,
-        ConfirmingPublisher(settings.amqp_url),
-        {"launch_workflow": sent.append},
+        sent.append,
+        send,
         interval=0.1,
         outbox_resend_after=5,
         dispatch_resend_after=5,
@@ -29,19 +35,21 @@ def make_clock(sessions: sessionmaker[Session], settings: Settings, sent: list[d
 
 
 def age(sessions: sessionmaker[Session], model: type, seconds: float) -> None:
+    past = utcnow() - timedelta(seconds=seconds)
+    values = {"inserted_at": past, "updated_at": past} if model is Job else {"inserted_at": past}
     with sessions() as session, session.begin():
-        session.execute(update(model).values(inserted_at=utcnow() - timedelta(seconds=seconds)))
+        session.execute(update(model).values(**values))
 
 
 def test_outbox_entries_are_resent_once_per_period(sessions: sessionmaker[Session], settings: Settings) -> None:
     with sessions() as session, session.begin():
         session.add(Outbox(actor="launch_workflow", payload={"workflow_id": 7}))
-    sent: list[dict[str, Any]] = []
+    sent: list[Any] = []
     clock = make_clock(sessions, settings, sent)
     assert clock.tick() == (0, 0), "a fresh entry is the web's to send"
     age(sessions, Outbox, 60)
     assert clock.tick() == (1, 0)
-    assert sent == [{"workflow_id": 7}]
+    assert sent == [7]
     assert clock.tick() == (0, 0), "sent again only after another period"
 
 

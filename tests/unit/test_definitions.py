@@ -1,6 +1,7 @@
 """Workflow definitions: schema 1.8, semantic checks, schema overrides and the folder loader.
 
-Every definition is written here, inline: the tests read nothing outside the project.
+Every definition is written here, inline: the tests read nothing outside the project. The later
+standard versions (1.9 to 1.13) and notification hooks are in ``test_definitions_versions.py``.
 """
 
 from __future__ import annotations
@@ -168,21 +169,23 @@ def validator() -> DefinitionValidator:
     return DefinitionValidator()
 
 
-def test_builtin_schemas_are_draft07_with_our_ids() -> None:
-    files = sorted((BUILTIN_SCHEMAS / "1.8").glob("*.json"))
-    assert [path.name for path in files] == [
-        "parameter.schema.json",
-        "rights.schema.json",
-        "workflow-definition.schema.json",
-    ]
+VERSIONS: tuple[str, ...] = ("1.8", "1.9", "1.10", "1.11", "1.12", "1.13")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_builtin_schemas_are_draft07_with_our_ids(version: str) -> None:
+    files = sorted((BUILTIN_SCHEMAS / version).glob("*.json"))
+    # Only 1.8 has rights; every version folder stands alone (its $refs stay inside it).
+    expected = ["parameter.schema.json", "rights.schema.json", "workflow-definition.schema.json"]
+    assert [path.name for path in files] == (expected if version == "1.8" else [expected[0], expected[2]])
     for path in files:
         schema = json.loads(path.read_text())
         Draft7Validator.check_schema(schema)
-        assert schema["$id"] == f"https://stepflow.local/standard/1.8/{path.name}"
+        assert schema["$id"] == f"https://stepflow.local/standard/{version}/{path.name}"
 
 
 def test_versions_come_from_the_folders(validator: DefinitionValidator) -> None:
-    assert validator.versions == ("1.8",)
+    assert validator.versions == VERSIONS
 
 
 def test_minimal_definition_is_valid(validator: DefinitionValidator) -> None:
@@ -425,7 +428,9 @@ def test_json_path() -> None:
 def test_unknown_schema_version_is_named(validator: DefinitionValidator) -> None:
     document = minimal()
     document["schema_version"] = "1.7"
-    assert validator.errors(document) == ["schema_version: unknown schema_version '1.7' (known: 1.8)"]
+    assert validator.errors(document) == [
+        "schema_version: unknown schema_version '1.7' (known: 1.8, 1.9, 1.10, 1.11, 1.12, 1.13)"
+    ]
 
 
 def test_non_string_schema_version(validator: DefinitionValidator) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from stepflow.engine.templates import WorkflowContext, bindings, extension, render
+from stepflow.engine.templates import WorkflowContext, bindings, effective_value, extension, render
 
 WD = "/test_work_dir"
 NOW = datetime(2019, 12, 5, 11, 41, 40, tzinfo=UTC)
@@ -168,9 +168,11 @@ def test_empty_source_list_is_bound() -> None:
         ({"type": "string", "value": None, "default": "ignored"}, "nil"),
     ],
 )
-def test_workflow_parameters_are_stringified(parameter: dict[str, Any], text: str) -> None:
+def test_workflow_parameters_print_with_inspect(parameter: dict[str, Any], text: str) -> None:
+    """Q12: the value keeps its JSON type; only ``{p}`` prints it as the original's inspect did."""
     names = bindings(context([{"id": "p", **parameter}]), STEP)
-    assert names["p"] == text
+    assert names["p"] == effective_value({"id": "p", **parameter})
+    assert names.text("p") == text
     assert render("<{p}>", names) == f"<{text}>"
 
 

@@ -62,7 +62,7 @@ async def reload_definitions(
 ) -> Response:
     """Read the configured folders again; reports loaded, skipped and invalid files."""
     async with sessions() as session, session.begin():
-        outcome = await load_definitions(session, settings.workflow_definitions, validator)
+        outcome = await load_definitions(session, settings, validator)
     return Response(content=dataclasses.asdict(outcome), status_code=200)
 
 

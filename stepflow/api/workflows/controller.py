@@ -16,7 +16,7 @@ from stepflow.api.workflows.views import created_view, full_view, simple_view
 from stepflow.security import Principal, has_right
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
+async def json_object(request: Request) -> dict[str, Any]:
     raw = await request.body()
     try:
         body = msgspec.json.decode(raw) if raw else {}
@@ -35,7 +35,7 @@ async def launch_workflow(
     principal: NamedDependency[Principal],
 ) -> Response:
     """Launch the latest (or the given ``version``) definition of ``workflow_identifier``."""
-    body = await _json_object(request)
+    body = await json_object(request)
     workflow = await service.launch(sessions, launcher, principal, body)
     return Response(content={"data": created_view(workflow)}, status_code=201)
 

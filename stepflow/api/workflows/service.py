@@ -77,6 +77,7 @@ async def create_workflow(session: AsyncSession, principal: Principal, body: dic
         reference=reference,
         steps=list(definition.steps),
         parameters=merge_parameters(list(definition.parameters), body.get("parameters")),
+        notification_hooks=list(definition.notification_hooks),
         status="pending",
         rights=[Right(action=right.action, groups=list(right.groups)) for right in definition.rights],
     )

@@ -1,0 +1,205 @@
+"""Workflow events (``POST /workflows/:id/events``, ours.md §3.5), decided under the workflow lock.
+
+Each function changes the state in the caller's transaction and returns what must be sent
+once it commits (``Owed``). A request the current state does not allow raises
+``EventRefused`` with the status code and JSON body to answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stepflow.actors.advance import advance, job_inputs
+from stepflow.actors.dispatch import Owed, owe_direct_message
+from stepflow.actors.state import LockedWorkflow
+from stepflow.actors.transitions import ACTIVE_STATES
+from stepflow.engine.launch import JobPlan, input_steps, plan_step
+from stepflow.engine.status import TERMINAL_WORKFLOW_STATES, workflow_status
+from stepflow.engine.templates import WorkflowContext
+from stepflow.models import Job, Update, Workflow
+from stepflow.models.base import utcnow
+from stepflow.wire.direct_messaging import add_to_black_list, stop_process
+from stepflow.wire.orders import JobOrder
+
+log = structlog.get_logger(__name__)
+
+RETRYABLE_STATES = frozenset({"error", "stopped"})
+
+
+class EventRefused(Exception):
+    """The event cannot apply now: answer ``status_code`` with ``body``."""
+
+    def __init__(self, status_code: int, body: dict[str, Any]) -> None:
+        super().__init__(status_code, body)
+        self.status_code = status_code
+        self.body = body
+
+
+def _conflict(message: str) -> EventRefused:
+    return EventRefused(409, {"status": "error", "message": message})
+
+
+def _lock(session: Session, workflow_id: int) -> LockedWorkflow:
+    locked = LockedWorkflow.lock(session, workflow_id)
+    if locked is None:
+        raise EventRefused(404, {"errors": {"detail": f"Workflow {workflow_id} not found"}})
+    structlog.contextvars.bind_contextvars(workflow_id=workflow_id)
+    return locked
+
+
+def _job_of(session: Session, locked: LockedWorkflow, job_id: int) -> Job:
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None:
+        raise EventRefused(404, {"errors": {"detail": f"Job {job_id} not found"}})
+    if job.workflow_id != locked.id:
+        raise EventRefused(404, {"status": "error", "message": f"job {job_id} not in workflow {locked.id}"})
+    return job
+
+
+def _context(locked: LockedWorkflow, work_directory: str) -> WorkflowContext:
+    workflow = locked.workflow
+    return WorkflowContext(workflow.id, workflow.reference, workflow.parameters, work_directory, utcnow())
+
+
+def _owe(owed: Owed, job_id: int, step: Mapping[str, Any], plan: JobPlan) -> None:
+    if plan.state != "queued":
+        return
+    if plan.kind == "notification":
+        owed.notifications.append(job_id)
+    else:
+        owed.orders.append(JobOrder(job_id, step["name"], step["id"], plan.parameters))
+
+
+def _replan(locked: LockedWorkflow, job: Job, work_directory: str) -> Owed:
+    """Plan the job's step again (conditions and templates re-evaluated) into the same slot."""
+    owed = Owed()
+    step = next(s for s in locked.steps if s["id"] == job.step_id)
+    inputs = job_inputs(locked.session, locked.id, input_steps(step))
+    for plan in plan_step(step, _context(locked, work_directory), inputs):
+        if plan.input_index == job.input_index:
+            job.parameters = plan.parameters
+            job.kind = plan.kind
+            description = {"message": plan.message} if plan.message else None
+            if plan.state != "queued":
+                locked.move_job(job, plan.state, description)
+            _owe(owed, job.id, step, plan)
+        else:
+            job_id = locked.create_job(step, plan)
+            if job_id is not None:
+                _owe(owed, job_id, step, plan)
+    return owed
+
+
+def retry(session: Session, workflow_id: int, job_id: int, work_directory: str) -> Owed:
+    """A job in error or stopped runs again in the same job row (attempt + 1).
+
+    A worker job gets its stored order again; a notification runs again (Q11); a job that
+    failed before it could run (a condition or template error, Q2) has its step planned again.
+    """
+    locked = _lock(session, workflow_id)
+    job = _job_of(session, locked, job_id)
+    if locked.workflow.status in TERMINAL_WORKFLOW_STATES:
+        raise _conflict(f"workflow {workflow_id} is {locked.workflow.status}")
+    if job.state not in RETRYABLE_STATES:
+        raise _conflict(f"job {job_id} is {job.state}: only a job in error or stopped can be retried")
+    job.attempt += 1
+    job.dispatched_at = None
+    cause = locked.move_job(job, "retrying", {"attempt": job.attempt})
+    step = next(s for s in locked.steps if s["id"] == job.step_id)
+    owed = Owed()
+    if job.kind == "notification":
+        owed.notifications.append(job.id)
+    elif job.parameters:
+        owed.orders.append(JobOrder(job.id, job.name, job.step_id, job.parameters))
+    else:
+        owed = _replan(locked, job, work_directory)
+    log.info("job retried", job_id=job_id, attempt=job.attempt, step_id=step["id"])
+    locked.refresh_status(cause)
+    return owed.add(advance(locked, work_directory))
+
+
+def abort(session: Session, workflow_id: int, work_directory: str) -> Owed:
+    """Stop everything now: steps not started get skipped jobs, queued jobs are black-listed
+    and stopped, running jobs are told to stop; the workflow is ``aborted`` (terminal)."""
+    locked = _lock(session, workflow_id)
+    status = locked.workflow.status
+    if status == "aborted":
+        return Owed()
+    if status == "completed":
+        raise _conflict(f"workflow {workflow_id} is completed")
+    owed = Owed()
+    counts = locked.counts()
+    for step in locked.steps:
+        if counts.get(step["id"]) is None or counts[step["id"]].total == 0:
+            locked.create_job(step, JobPlan(0, "skipped"))
+    active = session.scalars(
+        select(Job).where(Job.workflow_id == workflow_id, Job.state.in_(ACTIVE_STATES)).order_by(Job.id)
+    )
+    for job in active:
+        if job.kind == "worker" and job.state == "processing":
+            owed.direct_messages.append(owe_direct_message(session, stop_process(job.id, job.name, job.parameters)))
+            continue
+        if job.kind == "worker" and job.dispatched_at is not None:
+            owed.direct_messages.append(owe_direct_message(session, add_to_black_list(job.id, job.name)))
+        locked.move_job(job, "stopped", {"message": "aborted before it started"})
+    locked.set_status("aborted")
+    log.info("workflow aborted")
+    return owed
+
+
+def pause(session: Session, workflow_id: int) -> None:
+    """Start nothing new; running jobs finish and completion is still detected."""
+    locked = _lock(session, workflow_id)
+    if locked.workflow.status == "paused":
+        return
+    if locked.workflow.status in TERMINAL_WORKFLOW_STATES:
+        raise _conflict(f"workflow {workflow_id} is {locked.workflow.status}")
+    locked.set_status("paused")
+
+
+def resume(session: Session, workflow_id: int, work_directory: str) -> Owed:
+    """Recompute the status of a paused workflow and start what may start."""
+    locked = _lock(session, workflow_id)
+    if locked.workflow.status != "paused":
+        return Owed()
+    locked.set_status(workflow_status("processing", locked.steps, locked.counts()))
+    return advance(locked, work_directory)
+
+
+def update(session: Session, workflow_id: int, job_id: int, parameters: Sequence[Mapping[str, Any]]) -> None:
+    """New values for an updatable job's parameters (a live job, or one in error or stopped,
+    so that the next retry sends them). History only: the job's state does not change (Q8)."""
+    locked = _lock(session, workflow_id)
+    job = _job_of(session, locked, job_id)
+    if not (job.is_live or job.state in RETRYABLE_STATES):
+        raise _conflict(f"job {job_id} is {job.state}: only a live job or a job in error or stopped can be updated")
+    values = {entry["id"]: entry["value"] for entry in parameters}
+    known = {parameter["id"] for parameter in job.parameters}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise EventRefused(422, {"errors": {f"parameters.{unknown[0]}": ["is not a parameter of this job"]}})
+    job.parameters = [
+        {**parameter, "value": values[parameter["id"]]} if parameter["id"] in values else parameter
+        for parameter in job.parameters
+    ]
+    session.add(Update(job_id=job.id, parameters=list(parameters)))
+    locked.record(job, "update", {"parameters": list(parameters)})
+
+
+def delete(session: Session, workflow_id: int, work_directory: str) -> Owed:
+    """Abort the workflow if it still runs, then delete it with everything it owns."""
+    locked = _lock(session, workflow_id)
+    owed = (
+        abort(session, workflow_id, work_directory)
+        if locked.workflow.status not in TERMINAL_WORKFLOW_STATES
+        else Owed()
+    )
+    session.execute(sql_delete(Workflow).where(Workflow.id == workflow_id))
+    log.info("workflow deleted")
+    return owed

@@ -1,0 +1,97 @@
+"""The notifier actor: notification steps run here, as outgoing HTTP (engine.md §9, ours.md A15, A16).
+
+One message per notification job. The request is built from the step (templates rendered with
+the step's inputs) outside any transaction, sent with retries and backoff, then the outcome is
+recorded like a worker's answer: the job completes or fails under the workflow lock, and what
+follows starts.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import dramatiq
+import httpx
+import structlog
+
+from stepflow.actors import runtime, transitions
+from stepflow.actors.advance import job_inputs
+from stepflow.engine.launch import input_steps, source_paths
+from stepflow.engine.notification import SlackNotification, WebhookNotification, notification_request
+from stepflow.engine.templates import WorkflowContext
+from stepflow.models import Job, Workflow
+from stepflow.models.base import utcnow
+from stepflow.notifier.http import Delivery, HttpRequest, NotificationError, deliver, new_client
+from stepflow.notifier.slack import slack_outcome, slack_request
+from stepflow.notifier.webhook import webhook_request
+
+log = structlog.get_logger(__name__)
+
+NOTIFICATIONS_QUEUE = "stepflow.notifications"
+# Retries with backoff may take minutes; the actor's own limit must leave room for them.
+TIME_LIMIT_MS = 15 * 60 * 1000
+
+
+@cache
+def _client() -> httpx.Client:
+    return new_client(runtime.settings().notifier_timeout)
+
+
+def _request(notification: SlackNotification | WebhookNotification) -> HttpRequest:
+    settings = runtime.settings()
+    if isinstance(notification, SlackNotification):
+        return slack_request(settings.slack_api_url, settings.slack_api_token, notification.channel, notification.text)
+    if not notification.url:
+        raise NotificationError("missing url")
+    return webhook_request(
+        url=notification.url,
+        method=notification.method,
+        headers_json=notification.headers,
+        body=notification.body,
+        signing_secret=settings.webhook_signing_secret,
+    )
+
+
+def _notification_of(job_id: int) -> SlackNotification | WebhookNotification | None:
+    """What the job's step asks for, or None when the job no longer waits to run."""
+    settings = runtime.settings()
+    with runtime.sessions()() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.state not in ("queued", "retrying"):
+            return None
+        workflow = session.get(Workflow, job.workflow_id)
+        assert workflow is not None
+        step = next(s for s in workflow.steps if s["id"] == job.step_id)
+        inputs = job_inputs(session, workflow.id, input_steps(step))
+    context = WorkflowContext(
+        workflow.id, workflow.reference, workflow.parameters, settings.workers_work_directory, utcnow()
+    )
+    return notification_request(step, context, source_paths(step, context, inputs))
+
+
+def send_notification(notification: SlackNotification | WebhookNotification) -> Delivery:
+    request = _request(notification)
+    delivery = deliver(_client(), request, max_retries=runtime.settings().notifier_max_retries)
+    return slack_outcome(delivery) if isinstance(notification, SlackNotification) else delivery
+
+
+@dramatiq.actor(queue_name=NOTIFICATIONS_QUEUE, time_limit=TIME_LIMIT_MS, max_retries=3)
+def run_notification(job_id: int) -> None:
+    """Run the notification of one job and record its outcome (idempotent: a job that no longer
+    waits is left alone)."""
+    structlog.contextvars.bind_contextvars(job_id=job_id)
+    try:
+        try:
+            notification = _notification_of(job_id)
+            if notification is None:
+                log.info("notification no longer waiting, ignored")
+                return
+            delivery = send_notification(notification)
+            error = None if delivery.ok else delivery.failure_message()
+        except (ValueError, NotificationError) as failure:  # a template, input or parameter error
+            error = str(failure)
+        with runtime.transaction() as session:
+            owed = transitions.notification_done(session, job_id, error, runtime.settings().workers_work_directory)
+        runtime.send_owed(owed)
+    finally:
+        structlog.contextvars.clear_contextvars()

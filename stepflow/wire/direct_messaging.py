@@ -1,0 +1,34 @@
+"""Orders to running workers through the ``direct_messaging`` headers exchange (mcai-protocol.md §5).
+
+A message carries exactly one targeting header (with ``x-match: any`` a second one would widen
+the audience): ``job_type`` reaches every worker of a queue, ``instance_id`` one worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+import pika
+
+from stepflow.wire.orders import sendable
+from stepflow.wire.publisher import ConfirmingPublisher
+from stepflow.wire.topology import DIRECT_MESSAGING
+
+
+def add_to_black_list(job_id: int, queue: str) -> dict[str, Any]:
+    """Cancel a job before it starts: the workers of ``queue`` drop it silently."""
+    return {"headers": {"job_type": queue}, "body": {"type": "add_to_black_list", "job_id": job_id}}
+
+
+def stop_process(job_id: int, queue: str, parameters: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Stop a running job; the worker running it answers ``job_stopped``."""
+    body = {"type": "stop_process", "job_id": job_id, "parameters": sendable(parameters)}
+    return {"headers": {"job_type": queue}, "body": body}
+
+
+def publish_direct_message(publisher: ConfirmingPublisher, message: Mapping[str, Any]) -> None:
+    """Publish one message built above (``{"headers", "body"}``); waits for the confirm."""
+    properties = pika.BasicProperties(headers=dict(message["headers"]), delivery_mode=2)
+    publisher.publish(DIRECT_MESSAGING, "", msgspec.json.encode(message["body"]), properties)
