@@ -149,11 +149,12 @@ def inspect(value: Any, budget: Budget | None = None) -> str:
     Deviation: a list of small integers stays a list (Elixir may print a charlist ``~c"ab"``).
     """
     budget = budget or Budget()
+    budget.spend()
     return budget.text(_inspect(value, budget, 0))
 
 
 def _inspect(value: Any, budget: Budget, depth: int) -> str:
-    budget.spend()
+    # Containers pay for their elements before walking them: an oversized value is refused up front.
     if depth > MAX_VALUE_DEPTH:
         raise ExpressionError(f"value nested deeper than {MAX_VALUE_DEPTH} levels")
     kind = type_name(value)
@@ -168,8 +169,10 @@ def _inspect(value: Any, budget: Budget, depth: int) -> str:
     if kind == "float":
         return _float_text(value)
     if kind == "list":
+        budget.spend(len(value))
         return budget.text("[" + ", ".join(_inspect(item, budget, depth + 1) for item in value) + "]")
     if kind == "map":
+        budget.spend(2 * len(value))
         pairs = sorted(value.items(), key=lambda pair: str(pair[0]))
         inner = ", ".join(f"{_inspect(k, budget, depth + 1)} => {_inspect(v, budget, depth + 1)}" for k, v in pairs)
         return budget.text("%{" + inner + "}")
@@ -184,17 +187,18 @@ def to_string(value: Any, budget: Budget | None = None) -> str:
     budget = budget or Budget()
     if isinstance(value, str):
         return value
+    budget.spend()
     return budget.text(_to_string(value, budget, 0, in_list=False))
 
 
 def _to_string(value: Any, budget: Budget, depth: int, *, in_list: bool) -> str:
-    budget.spend()
     if depth > MAX_VALUE_DEPTH:
         raise ExpressionError(f"value nested deeper than {MAX_VALUE_DEPTH} levels")
     kind = type_name(value)
     if kind == "string":
         return value
     if kind == "list":
+        budget.spend(len(value))
         return budget.text("".join(_to_string(item, budget, depth + 1, in_list=True) for item in value))
     if in_list:
         raise ExpressionError(f"to_string of a list needs strings only, found {kind}; use inspect")
@@ -210,7 +214,6 @@ def _to_string(value: Any, budget: Budget, depth: int, *, in_list: bool) -> str:
 
 
 def _equal(left: Any, right: Any, *, strict: bool, budget: Budget, depth: int = 0) -> bool:
-    budget.spend()
     if depth > MAX_VALUE_DEPTH:
         raise ExpressionError(f"value nested deeper than {MAX_VALUE_DEPTH} levels")
     left_kind, right_kind = type_name(left), type_name(right)
@@ -219,11 +222,17 @@ def _equal(left: Any, right: Any, *, strict: bool, budget: Budget, depth: int = 
     if left_kind != right_kind:
         return False
     if left_kind == "list":
-        return len(left) == len(right) and all(
+        if len(left) != len(right):
+            return False
+        budget.spend(len(left))
+        return all(
             _equal(a, b, strict=strict, budget=budget, depth=depth + 1) for a, b in zip(left, right, strict=True)
         )
     if left_kind == "map":
-        return left.keys() == right.keys() and all(
+        if left.keys() != right.keys():
+            return False
+        budget.spend(len(left))
+        return all(
             _equal(left[k], right[k], strict=strict, budget=budget, depth=depth + 1) for k in left
         )
     return bool(left == right)
@@ -812,6 +821,7 @@ def _binary(operator: str, left: Any, right: Any, budget: Budget) -> Any:
     if operator in ("in", "not in"):
         if type_name(right) != "list":
             raise ExpressionError(f"{operator} expects a list on its right, got {_short(right)}")
+        budget.spend(len(right))
         found = any(_equal(left, item, strict=True, budget=budget) for item in right)
         return found == (operator == "in")
     return _order(operator, left, right)

@@ -18,7 +18,7 @@ from stepflow.engine.templates import WorkflowContext, bindings, effective_value
 
 Parameter = dict[str, Any]
 
-SUPPORTED_MODES = ("one_for_one", "one_for_many")
+SUPPORTED_MODES = ("one_for_one", "one_for_many", "notification")
 
 # Types the engine consumes itself; never sent to a worker as they are (engine.md §5.6).
 _CONSUMED_TYPES = frozenset({"filter", "template", "select_input", "array_of_templates"})
@@ -287,6 +287,9 @@ def plan_step(
         sources = source_paths(step, context, inputs)
     except ValueError as error:
         return [JobPlan(0, "error", message=f"step {step['id']}: {error}")]
+    if mode == "notification":
+        # Runs even without inputs (engine.md §5.2); the notifier renders its templates.
+        return [JobPlan(0, "queued", kind="notification")]
     if not sources:
         return [JobPlan(0, "skipped")]
     required = _unique(

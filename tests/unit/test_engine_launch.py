@@ -635,7 +635,7 @@ def test_skip_destination_path_keeps_a_declared_destination_path() -> None:
 # ---------------------------------------------------------------- A13: not supported yet → error job
 
 
-@pytest.mark.parametrize("mode", ["notification", "workflow_one_for_one", "workflow_one_for_many", "bogus"])
+@pytest.mark.parametrize("mode", ["workflow_one_for_one", "workflow_one_for_many", "bogus"])
 def test_unsupported_modes_give_one_error_job(mode: str) -> None:
     plans = plan_step(step(mode=mode, parameters=[SP(["a.mov"])]), context(), {})
     assert len(plans) == 1
@@ -643,9 +643,9 @@ def test_unsupported_modes_give_one_error_job(mode: str) -> None:
     assert plans[0].message is not None and mode in plans[0].message and "not supported" in plans[0].message
 
 
-def test_notification_without_inputs_is_still_an_error_job() -> None:
+def test_a_notification_step_runs_even_without_inputs() -> None:
     plans = plan_step(step(1, mode="notification", parent_ids=[0]), context(), {0: [[]]})
-    assert [p.state for p in plans] == ["error"]
+    assert [(p.input_index, p.state, p.kind, p.parameters) for p in plans] == [(0, "queued", "notification", [])]
 
 
 def test_l5_a_condition_gives_one_error_job() -> None:

@@ -452,7 +452,7 @@ def test_unsupported_step_is_an_error_job_that_fails_the_workflow() -> None:
     sim = Simulator(
         steps_of(
             {"id": 0, "name": "job_a", "parameters": [SP(["a.mov"])]},
-            {"id": 1, "name": "job_notification", "mode": "notification", "parent_ids": [0], "parameters": []},
+            {"id": 1, "name": "job_fan_out", "mode": "workflow_one_for_one", "parent_ids": [0], "parameters": []},
             {"id": 2, "name": "job_b", "parent_ids": [1], "parameters": []},
         )
     )
@@ -460,7 +460,7 @@ def test_unsupported_step_is_an_error_job_that_fails_the_workflow() -> None:
     sim.complete(0)
     [job] = sim.of(1)
     assert (job.state, job.parameters) == ("error", [])
-    assert job.message and "notification" in job.message
+    assert job.message == "mode workflow_one_for_one is not supported"
     assert sim.status == "error" and sim.count(2) == 0
 
 
