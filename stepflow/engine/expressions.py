@@ -17,7 +17,9 @@ Grammar (lowest precedence first; Elixir's precedences and associativity)::
                 | "[" [expression ("," expression)* [","]] "]" | "(" expression ")"
                 | call | NAME
     call       := FUNCTION "(" [expression ("," expression)*] ")"    (no space before "(")
-                | FUNCTION expression ("," expression)*               (Elixir's no-parens call)
+                | FUNCTION expression ("," expression)*               (no-parens call: `length x`;
+                                                                      as in Elixir, `length x > 2`
+                                                                      is `length(x > 2)`)
                 | ALIAS "." NAME                                      (only as a "|>" target)
     FUNCTION   := NAME | ALIAS ("." ALIAS)* "." NAME                  (e.g. Enum.at)
 
@@ -66,15 +68,16 @@ class ExpressionError(ValueError):
 class Budget:
     """Work units left; one budget may be shared by every tag of a template."""
 
-    __slots__ = ("left",)
+    __slots__ = ("left", "steps")
 
     def __init__(self, steps: int = MAX_STEPS) -> None:
+        self.steps = steps
         self.left = steps
 
     def spend(self, units: int = 1) -> None:
         self.left -= units
         if self.left < 0:
-            raise ExpressionError(f"evaluation exceeds {MAX_STEPS} steps")
+            raise ExpressionError(f"evaluation exceeds {self.steps} steps")
 
     def text(self, text: str) -> str:
         """Charge for a built string (1 unit per kB) and enforce the string size limit."""
@@ -232,9 +235,7 @@ def _equal(left: Any, right: Any, *, strict: bool, budget: Budget, depth: int = 
         if left.keys() != right.keys():
             return False
         budget.spend(len(left))
-        return all(
-            _equal(left[k], right[k], strict=strict, budget=budget, depth=depth + 1) for k in left
-        )
+        return all(_equal(left[k], right[k], strict=strict, budget=budget, depth=depth + 1) for k in left)
     return bool(left == right)
 
 

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepflow.engine.graph import parent_ids
-from stepflow.engine.templates import WorkflowContext, bindings, effective_value, render, work_directory
+from stepflow.engine.templates import (
+    WorkflowContext,
+    bindings,
+    effective_value,
+    evaluate_condition,
+    render,
+    work_directory,
+)
 
 Parameter = dict[str, Any]
 
@@ -275,32 +282,34 @@ def plan_step(
     """The jobs that start ``step`` (engine.md §5, with the fixes of ours.md).
 
     ``inputs`` maps the id of every step named in ``parent_ids`` or ``required`` to the
-    parameter lists of its jobs, in creation order. Unsupported modes and conditions give
-    one error job whose message says why (ours.md A13), never a silent skip.
+    parameter lists of its jobs, in creation order. A false condition gives one skipped job;
+    a condition that is neither true nor false, a bad template or an unsupported mode gives one
+    error job whose message names the step and the reason (Q2, ours.md A13), never a silent skip.
     """
     mode = step.get("mode") or "one_for_one"
     if mode not in SUPPORTED_MODES:
         return [JobPlan(0, "error", message=f"mode {mode} is not supported")]
-    if step.get("condition") not in (None, 0, ""):
-        return [JobPlan(0, "error", message=f"step {step['id']}: conditions are not supported yet")]
     try:
         sources = source_paths(step, context, inputs)
-    except ValueError as error:
-        return [JobPlan(0, "error", message=f"step {step['id']}: {error}")]
-    if mode == "notification":
-        # Runs even without inputs (engine.md §5.2); the notifier renders its templates.
-        return [JobPlan(0, "queued", kind="notification")]
-    if not sources:
-        return [JobPlan(0, "skipped")]
-    required = _unique(
-        path
-        for required_id in step.get("required") or []
-        for job_parameters in inputs.get(required_id, ())
-        for path in job_outputs(job_parameters)
-    )
-    if mode == "one_for_many":
-        return _one_for_many(step, context, sources, required)
-    return _one_for_one(step, context, sources, required)
+        condition = step.get("condition")
+        if condition not in (None, 0, "") and not evaluate_condition(str(condition), bindings(context, step, sources)):
+            return [JobPlan(0, "skipped")]
+        if mode == "notification":
+            # Runs even without inputs (engine.md §5.2); the notifier renders its templates.
+            return [JobPlan(0, "queued", kind="notification")]
+        if not sources:
+            return [JobPlan(0, "skipped")]
+        required = _unique(
+            path
+            for required_id in step.get("required") or []
+            for job_parameters in inputs.get(required_id, ())
+            for path in job_outputs(job_parameters)
+        )
+        if mode == "one_for_many":
+            return _one_for_many(step, context, sources, required)
+        return _one_for_one(step, context, sources, required)
+    except ValueError as error:  # a bad condition (Q2), template or filter: the step fails, visibly
+        return [JobPlan(0, "error", message=f"step {step['id']} ({step['name']}): {error}")]
 
 
 def input_steps(step: Mapping[str, Any]) -> list[int]:

@@ -8,144 +8,15 @@ actors are stopped completes once they start.
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from stepflow.security import hash_password
-from tests.e2e.processes import StepFlowProcesses, free_port
-from tests.e2e.workers import SdkWorker, read_order_log, start_worker, wait_until_consuming
-from tests.support import definition, source_paths, step, write_definitions
-
-WORKER_EMAIL = "worker@example.com"
-WORKER_PASSWORD = "worker-password"
-
-
-def copy_workflow(identifier: str, queue: str, inputs: list[str]) -> dict[str, Any]:
-    return definition(
-        identifier,
-        [
-            step(0, queue, [source_paths(*inputs)]),
-            step(1, queue, [{"id": "message", "type": "string", "value": "second pass"}], parent_ids=[0]),
-        ],
-    )
-
-
-@pytest.fixture(scope="module")
-def e2e_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("e2e")
-
-
-@pytest.fixture(scope="module")
-def work_dir(e2e_dir: Path) -> Path:
-    folder = e2e_dir / "work"
-    (folder / "in").mkdir(parents=True)
-    for name in ("a.txt", "b.txt", "c.txt"):
-        (folder / "in" / name).write_text(f"content of {name}\n")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def stepflow(database_url: str, amqp_url: str, e2e_dir: Path, work_dir: Path) -> Iterator[StepFlowProcesses]:
-    inputs = [str(work_dir / "in" / name) for name in ("b.txt", "a.txt")]
-    definitions = write_definitions(
-        e2e_dir / "definitions",
-        copy_workflow("copy_twice", "job_copy", inputs),
-        definition("failing", [step(0, "job_fail", [source_paths(inputs[0])])]),
-        definition("nobody", [step(0, "job_nobody", [source_paths(inputs[0])])]),
-        copy_workflow("copy_later", "job_copy", [str(work_dir / "in" / "c.txt")]),
-    )
-    users = {WORKER_EMAIL: {"password_hash": hash_password(WORKER_PASSWORD), "groups": ["administrator"]}}
-    environment = {
-        "PATH": os.environ["PATH"],
-        "DATABASE_URL": database_url,
-        "AMQP_URL": amqp_url,
-        "PORT": str(free_port()),
-        "STEPFLOW_WORKFLOW_DEFINITIONS": str(definitions),
-        "STEPFLOW_WORKERS_WORK_DIRECTORY": str(work_dir),
-        "STEPFLOW_AUTH_ANONYMOUS": "true",
-        "STEPFLOW_AUTH_ANONYMOUS_GROUPS": "administrator",
-        "STEPFLOW_AUTH_USERS": json.dumps(users),
-        "STEPFLOW_SESSION_SECRET": "e2e-secret",
-        "STEPFLOW_CLOCK_INTERVAL": "0.5",
-        "STEPFLOW_OUTBOX_RESEND_AFTER": "2",
-        "STEPFLOW_DISPATCH_RESEND_AFTER": "5",
-        "STEPFLOW_LOG_LEVEL": "info",
-    }
-    processes = StepFlowProcesses(environment, e2e_dir)
-    processes.start("serve", "actors", "bridge", "clock")
-    try:
-        yield processes
-    finally:
-        processes.stop()
-
-
-@pytest.fixture(scope="module")
-def amqp(amqp_url: str) -> dict[str, Any]:
-    vhost = amqp_url.rsplit("/", 1)[1]
-    return {"host": "127.0.0.1", "port": 5672, "user": "guest", "password": "guest", "vhost": vhost}
-
-
-def worker(
-    stepflow: StepFlowProcesses, amqp: dict[str, Any], e2e_dir: Path, work_dir: Path, queue: str, **options: Any
-) -> SdkWorker:
-    started = start_worker(
-        queue,
-        amqp=amqp,
-        backend_url=f"http://127.0.0.1:{stepflow.port}/api",
-        username=WORKER_EMAIL,
-        password=WORKER_PASSWORD,
-        work_dir=work_dir,
-        log_file=e2e_dir / f"orders-{queue}.jsonl",
-        **options,
-    )
-    wait_until_consuming(queue, amqp=amqp, worker=started)
-    return started
-
-
-@pytest.fixture(scope="module")
-def copy_worker(
-    stepflow: StepFlowProcesses, amqp: dict[str, Any], e2e_dir: Path, work_dir: Path
-) -> Iterator[SdkWorker]:
-    started = worker(stepflow, amqp, e2e_dir, work_dir, "job_copy")
-    yield started
-    started.stop()
-
-
-def api(stepflow: StepFlowProcesses) -> str:
-    return f"http://127.0.0.1:{stepflow.port}/api/step_flow"
-
-
-def launch(stepflow: StepFlowProcesses, identifier: str) -> int:
-    response = httpx.post(f"{api(stepflow)}/workflows", json={"workflow_identifier": identifier, "reference": "e2e"})
-    assert response.status_code == 201, response.text
-    return response.json()["data"]["id"]
-
-
-def wait_for_status(
-    stepflow: StepFlowProcesses, workflow_id: int, expected: str, timeout: float = 90.0
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    view: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        view = httpx.get(f"{api(stepflow)}/workflows/{workflow_id}").json()["data"]
-        if view["status"] == expected:
-            return view
-        time.sleep(0.2)
-    raise AssertionError(
-        f"workflow {workflow_id} is {view.get('status')!r}, expected {expected!r}\n"
-        f"{json.dumps(view.get('jobs'), indent=1)[-3000:]}\n{stepflow.tails()}"
-    )
-
-
-def parameter(job: dict[str, Any], identifier: str) -> Any:
-    return next(p["value"] for p in job["params"] if p["id"] == identifier)
+from tests.e2e.processes import StepFlowProcesses
+from tests.e2e.stack import api, launch, parameter, wait_for_status, worker
+from tests.e2e.workers import SdkWorker, read_order_log
 
 
 def test_two_steps_over_two_files_complete(

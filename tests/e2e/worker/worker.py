@@ -11,7 +11,8 @@ Behaviour of one job:
 
 1. append ``{"job_id": ..., "parameters": {...}}`` (the values received) as one JSON line to
    ``$COPY_WORKER_LOG`` when that variable is set;
-2. sleep ``sleep_ms`` milliseconds when given;
+2. with ``sleep_ms``: publish progression 10, then wait that long, returning early (the SDK
+   then answers ``job_stopped``) when StepFlow sends ``stop_process``;
 3. raise ``RuntimeError($COPY_WORKER_FAIL)`` when that variable is non-empty (the SDK answers
    ``job_error`` with message ``"RuntimeError: <value>"``);
 4. publish progression 50;
@@ -151,7 +152,13 @@ class CopyWorker(mcai.Worker):
 
             sleep_ms = values.get("sleep_ms")
             if sleep_ms:
-                time.sleep(sleep_ms / 1000)
+                # A long job: tell StepFlow it runs, then wait in slices so stop_process ends it.
+                channel.publish_job_progression(10)
+                deadline = time.monotonic() + sleep_ms / 1000
+                while time.monotonic() < deadline:
+                    if channel.is_stopped():
+                        return {"destination_paths": []}
+                    time.sleep(0.05)
 
             failure = os.environ.get("COPY_WORKER_FAIL")
             if failure:
