@@ -11,6 +11,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -57,12 +58,20 @@ def database_url() -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def fresh_vhost(name: str) -> Iterator[str]:
+    """A new RabbitMQ vhost (guest has every permission), deleted afterwards; yields its URL."""
+    _rabbitmqctl("add_vhost", name)
+    try:
+        _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@127.0.0.1:5672/{name}"
+    finally:
+        _rabbitmqctl("delete_vhost", name)
+
+
 @pytest.fixture(scope="session")
 def amqp_url() -> Iterator[str]:
-    """A fresh RabbitMQ vhost (guest has every permission), deleted at the end of the run."""
-    _rabbitmqctl("add_vhost", VHOST)
-    try:
-        _rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
-        yield AMQP_URL
-    finally:
-        _rabbitmqctl("delete_vhost", VHOST)
+    """The run's vhost, shared by the unit and integration tests (and in-process actors)."""
+    with fresh_vhost(VHOST) as url:
+        assert url == AMQP_URL
+        yield url

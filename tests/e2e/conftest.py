@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from stepflow.security import hash_password
+from tests.conftest import VHOST, fresh_vhost
 from tests.e2e.processes import StepFlowProcesses, free_port
 from tests.e2e.stack import (
     INPUTS,
@@ -27,12 +28,12 @@ from tests.http_server import RecordingServer
 from tests.support import definition, source_paths, step, write_definitions
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("e2e")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def work_dir(e2e_dir: Path) -> Path:
     folder = e2e_dir / "work"
     (folder / "in").mkdir(parents=True)
@@ -41,16 +42,23 @@ def work_dir(e2e_dir: Path) -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def webhooks() -> Iterator[RecordingServer]:
     with RecordingServer() as server:
         server.reply("/hook", (200, "ok"))
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
+def e2e_amqp_url() -> Iterator[str]:
+    """Its own vhost, so nothing the stack leaves behind reaches the integration tests."""
+    with fresh_vhost(f"{VHOST}_e2e") as url:
+        yield url
+
+
+@pytest.fixture(scope="package")
 def stepflow(
-    database_url: str, amqp_url: str, e2e_dir: Path, work_dir: Path, webhooks: RecordingServer
+    database_url: str, e2e_amqp_url: str, e2e_dir: Path, work_dir: Path, webhooks: RecordingServer
 ) -> Iterator[StepFlowProcesses]:
     def inputs(*names: str) -> list[str]:
         return [str(work_dir / "in" / name) for name in names]
@@ -77,7 +85,7 @@ def stepflow(
     environment = {
         "PATH": os.environ["PATH"],
         "DATABASE_URL": database_url,
-        "AMQP_URL": amqp_url,
+        "AMQP_URL": e2e_amqp_url,
         "PORT": str(free_port()),
         "STEPFLOW_WORKFLOW_DEFINITIONS": str(definitions),
         "STEPFLOW_WORKERS_WORK_DIRECTORY": str(work_dir),
@@ -98,13 +106,13 @@ def stepflow(
         processes.stop()
 
 
-@pytest.fixture(scope="session")
-def amqp(amqp_url: str) -> dict[str, Any]:
-    vhost = amqp_url.rsplit("/", 1)[1]
+@pytest.fixture(scope="package")
+def amqp(e2e_amqp_url: str) -> dict[str, Any]:
+    vhost = e2e_amqp_url.rsplit("/", 1)[1]
     return {"host": "127.0.0.1", "port": 5672, "user": "guest", "password": "guest", "vhost": vhost}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def copy_worker(
     stepflow: StepFlowProcesses, amqp: dict[str, Any], e2e_dir: Path, work_dir: Path
 ) -> Iterator[SdkWorker]:
