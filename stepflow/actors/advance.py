@@ -56,9 +56,8 @@ def advance(locked: LockedWorkflow, work_directory: str) -> Owed:
             for step in startable:
                 started.add(step["id"])
                 inputs = job_inputs(locked.session, workflow.id, input_steps(step))
-                for plan in plan_step(step, context, inputs):
-                    job_id = locked.create_job(step, plan)
-                    if job_id is None or plan.state != "queued":
+                for plan, job_id in locked.create_jobs(step, plan_step(step, context, inputs)):
+                    if plan.state != "queued":
                         continue
                     if plan.kind == "notification":
                         owed.notifications.append(job_id)

@@ -8,6 +8,7 @@ twice, and the per-step counters stay exact.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -21,6 +22,8 @@ from stepflow.models import Artifact, Job, JobStatus, Workflow, WorkflowStatus, 
 from stepflow.models.base import utcnow
 
 log = structlog.get_logger(__name__)
+
+INSERT_BATCH = 1000
 
 _COUNTERS = ("queued", "processing", "completed", "errors", "skipped", "stopped")
 
@@ -76,33 +79,53 @@ class LockedWorkflow:
         for counter in _COUNTERS:
             setattr(row, counter, getattr(moved, counter))
 
-    def create_job(self, step: dict[str, Any], plan: JobPlan) -> int | None:
-        """Insert the planned job; its id, or None if that workflow/step/input already has one."""
-        job_id = self.session.scalar(
-            insert(Job)
-            .values(
-                workflow_id=self.id,
-                step_id=step["id"],
-                input_index=plan.input_index,
-                name=step["name"],
-                kind=plan.kind,
-                parameters=plan.parameters,
-                state=plan.state,
-                inserted_at=utcnow(),
-                updated_at=utcnow(),
-            )
-            .on_conflict_do_nothing(constraint="uq_jobs_workflow_step_input")
-            .returning(Job.id)
-        )
-        if job_id is None:
-            return None
-        self._count(step["id"], step["name"], None, plan.state)
+    def create_jobs(self, step: dict[str, Any], plans: Sequence[JobPlan]) -> list[tuple[JobPlan, int]]:
+        """Insert the planned jobs in one statement; returns each inserted plan with its job id
+        (a workflow/step/input that already has a job is left as it is)."""
+        if not plans:
+            return []
+        now = utcnow()
+        rows: list[tuple[int, int]] = []
+        for start in range(0, len(plans), INSERT_BATCH):  # PostgreSQL takes 65,535 bind parameters at most
+            rows += self.session.execute(
+                insert(Job)
+                .values(
+                    [
+                        {
+                            "workflow_id": self.id,
+                            "step_id": step["id"],
+                            "input_index": plan.input_index,
+                            "name": step["name"],
+                            "kind": plan.kind,
+                            "parameters": plan.parameters,
+                            "state": plan.state,
+                            "inserted_at": now,
+                            "updated_at": now,
+                        }
+                        for plan in plans[start : start + INSERT_BATCH]
+                    ]
+                )
+                .on_conflict_do_nothing(constraint="uq_jobs_workflow_step_input")
+                .returning(Job.id, Job.input_index)
+            ).all()
+        by_index = {plan.input_index: plan for plan in plans}
+        created = sorted(((by_index[index], job_id) for job_id, index in rows), key=lambda pair: pair[1])
         row = self._row(step["id"], step["name"])
-        row.launched_at = row.launched_at or utcnow()
-        if plan.state != "queued":
-            description = {"message": plan.message} if plan.message else {}
-            self.session.add(JobStatus(job_id=job_id, state=plan.state, description=description))
-        return job_id
+        row.launched_at = row.launched_at or now
+        counts = _counts(row)
+        for plan, job_id in created:
+            counts = counts.moved(None, plan.state)
+            if plan.state != "queued":
+                description = {"message": plan.message} if plan.message else {}
+                self.session.add(JobStatus(job_id=job_id, state=plan.state, description=description))
+        for counter in _COUNTERS:
+            setattr(row, counter, getattr(counts, counter))
+        return created
+
+    def create_job(self, step: dict[str, Any], plan: JobPlan) -> int | None:
+        """Insert one planned job; its id, or None if that workflow/step/input already has one."""
+        created = self.create_jobs(step, [plan])
+        return created[0][1] if created else None
 
     def move_job(self, job: Job, state: str, description: dict[str, Any] | None = None) -> JobStatus:
         """Change a job's state: counters, the ``state`` column and one history row."""
