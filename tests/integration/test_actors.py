@@ -209,19 +209,29 @@ def test_queue_not_found_fails_the_job_and_dead_letters_unknown_ones(
     assert dead[0].headers["x-stepflow-source-queue"] == "job_queue_not_found"
 
 
+@pytest.mark.parametrize("round_number", range(3))
 def test_sibling_completions_never_start_a_join_twice(
-    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture, round_number: int
 ) -> None:
+    """Both branches of 12 fork/join workflows complete at the same moment, in threads: each
+    join starts exactly once (the workflow row lock serialises the two decisions)."""
     workflow_ids = [create(api, "fork_join") for _ in range(12)]
     for workflow_id in workflow_ids:
         actors.launch_workflow.fn(workflow_id)
         (root,) = jobs_of(sessions, workflow_id)
         complete(actors, root)
-    threads = []
-    for workflow_id in workflow_ids:
-        for job in jobs_of(sessions, workflow_id):
-            if job.step_id in (1, 2):
-                threads.append(threading.Thread(target=complete, args=(actors, job)))
+    barrier = threading.Barrier(2 * len(workflow_ids))
+
+    def complete_together(job: Job) -> None:
+        barrier.wait()
+        complete(actors, job)
+
+    threads = [
+        threading.Thread(target=complete_together, args=(job,))
+        for workflow_id in workflow_ids
+        for job in jobs_of(sessions, workflow_id)
+        if job.step_id in (1, 2)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
