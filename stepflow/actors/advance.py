@@ -15,9 +15,8 @@ from stepflow.engine.graph import steps_to_start
 from stepflow.engine.launch import input_steps, plan_step
 from stepflow.engine.status import TERMINAL_WORKFLOW_STATES
 from stepflow.engine.templates import WorkflowContext
-from stepflow.models import Job
+from stepflow.models import Job, Workflow
 from stepflow.models.base import utcnow
-from stepflow.wire.orders import JobOrder
 
 
 def job_inputs(session: Session, workflow_id: int, step_ids: Iterable[int]) -> dict[int, list[list[dict[str, Any]]]]:
@@ -35,6 +34,11 @@ def job_inputs(session: Session, workflow_id: int, step_ids: Iterable[int]) -> d
     return inputs
 
 
+def workflow_context(workflow: Workflow, work_directory: str) -> WorkflowContext:
+    """What templates of this workflow may refer to, dated now."""
+    return WorkflowContext(workflow.id, workflow.reference, workflow.parameters, work_directory, utcnow())
+
+
 def advance(locked: LockedWorkflow, work_directory: str) -> Owed:
     """Start steps until none can start (ours.md Q1), then settle the workflow status.
 
@@ -44,24 +48,13 @@ def advance(locked: LockedWorkflow, work_directory: str) -> Owed:
     workflow = locked.workflow
     owed = Owed()
     if workflow.status not in TERMINAL_WORKFLOW_STATES and workflow.status != "paused":
-        context = WorkflowContext(
-            workflow_id=workflow.id,
-            reference=workflow.reference,
-            parameters=workflow.parameters,
-            work_directory=work_directory,
-            now=utcnow(),
-        )
+        context = workflow_context(workflow, work_directory)
         started: set[int] = set()
         while startable := [s for s in steps_to_start(locked.steps, locked.counts()) if s["id"] not in started]:
             for step in startable:
                 started.add(step["id"])
                 inputs = job_inputs(locked.session, workflow.id, input_steps(step))
                 for plan, job_id in locked.create_jobs(step, plan_step(step, context, inputs)):
-                    if plan.state != "queued":
-                        continue
-                    if plan.kind == "notification":
-                        owed.notifications.append(job_id)
-                    else:
-                        owed.orders.append(JobOrder(job_id, step["name"], step["id"], plan.parameters))
+                    owed.start(job_id, step, plan)
     locked.refresh_status()
     return owed

@@ -10,7 +10,7 @@ loses it; duplicates are harmless because every handler is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from stepflow.engine.launch import JobPlan
 from stepflow.models import Job, Outbox
 from stepflow.models.base import utcnow
 from stepflow.wire.direct_messaging import publish_direct_message
@@ -40,6 +41,15 @@ class Owed:
     orders: list[JobOrder] = field(default_factory=list)
     notifications: list[int] = field(default_factory=list)
     direct_messages: list[int] = field(default_factory=list)
+
+    def start(self, job_id: int, step: Mapping[str, Any], plan: JobPlan) -> None:
+        """Owe what runs a newly planned job: its order, or its notification run."""
+        if plan.state != "queued":
+            return
+        if plan.kind == "notification":
+            self.notifications.append(job_id)
+        else:
+            self.orders.append(JobOrder(job_id, step["name"], step["id"], plan.parameters))
 
     def add(self, other: Owed) -> Owed:
         self.orders += other.orders

@@ -15,15 +15,13 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stepflow.actors.advance import advance, job_inputs
+from stepflow.actors.advance import advance, job_inputs, workflow_context
 from stepflow.actors.dispatch import Owed, owe_direct_message
 from stepflow.actors.state import LockedWorkflow
 from stepflow.actors.transitions import ACTIVE_STATES
 from stepflow.engine.launch import JobPlan, input_steps, plan_step
 from stepflow.engine.status import TERMINAL_WORKFLOW_STATES, workflow_status
-from stepflow.engine.templates import WorkflowContext
 from stepflow.models import Job, Update, Workflow
-from stepflow.models.base import utcnow
 from stepflow.wire.direct_messaging import add_to_black_list, stop_process
 from stepflow.wire.orders import JobOrder
 
@@ -62,37 +60,22 @@ def _job_of(session: Session, locked: LockedWorkflow, job_id: int) -> Job:
     return job
 
 
-def _context(locked: LockedWorkflow, work_directory: str) -> WorkflowContext:
-    workflow = locked.workflow
-    return WorkflowContext(workflow.id, workflow.reference, workflow.parameters, work_directory, utcnow())
-
-
-def _owe(owed: Owed, job_id: int, step: Mapping[str, Any], plan: JobPlan) -> None:
-    if plan.state != "queued":
-        return
-    if plan.kind == "notification":
-        owed.notifications.append(job_id)
-    else:
-        owed.orders.append(JobOrder(job_id, step["name"], step["id"], plan.parameters))
-
-
 def _replan(locked: LockedWorkflow, job: Job, work_directory: str) -> Owed:
     """Plan the job's step again (conditions and templates re-evaluated) into the same slot."""
     owed = Owed()
     step = next(s for s in locked.steps if s["id"] == job.step_id)
     inputs = job_inputs(locked.session, locked.id, input_steps(step))
-    for plan in plan_step(step, _context(locked, work_directory), inputs):
+    for plan in plan_step(step, workflow_context(locked.workflow, work_directory), inputs):
         if plan.input_index == job.input_index:
             job.parameters = plan.parameters
             job.kind = plan.kind
             description = {"message": plan.message} if plan.message else None
             if plan.state != "queued":
                 locked.move_job(job, plan.state, description)
-            _owe(owed, job.id, step, plan)
+            owed.start(job.id, step, plan)
         else:
-            job_id = locked.create_job(step, plan)
-            if job_id is not None:
-                _owe(owed, job_id, step, plan)
+            for created, job_id in locked.create_jobs(step, [plan]):
+                owed.start(job_id, step, created)
     return owed
 
 

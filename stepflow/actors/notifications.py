@@ -15,12 +15,10 @@ import httpx
 import structlog
 
 from stepflow.actors import runtime, transitions
-from stepflow.actors.advance import job_inputs
+from stepflow.actors.advance import job_inputs, workflow_context
 from stepflow.engine.launch import input_steps, source_paths
 from stepflow.engine.notification import SlackNotification, WebhookNotification, notification_request
-from stepflow.engine.templates import WorkflowContext
 from stepflow.models import Job, Workflow
-from stepflow.models.base import utcnow
 from stepflow.notifier.http import Delivery, HttpRequest, NotificationError, deliver, new_client
 from stepflow.notifier.slack import slack_outcome, slack_request
 from stepflow.notifier.webhook import webhook_request
@@ -63,9 +61,7 @@ def _notification_of(job_id: int) -> SlackNotification | WebhookNotification | N
         assert workflow is not None
         step = next(s for s in workflow.steps if s["id"] == job.step_id)
         inputs = job_inputs(session, workflow.id, input_steps(step))
-    context = WorkflowContext(
-        workflow.id, workflow.reference, workflow.parameters, settings.workers_work_directory, utcnow()
-    )
+    context = workflow_context(workflow, settings.workers_work_directory)
     return notification_request(step, context, source_paths(step, context, inputs))
 
 
