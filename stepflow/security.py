@@ -1,8 +1,10 @@
-"""Passwords, session tokens and the principal a request acts as (ours.md §3.2).
+"""Passwords, session tokens, JWTs and the principal a request acts as (ours.md §3.2).
 
-Only the standard library: scrypt password hashes
+Passwords and sessions use only the standard library: scrypt password hashes
 (``scrypt$<n>$<r>$<p>$<salt b64>$<hash b64>``, 64-byte key) and HMAC-SHA256 signed session
 tokens carrying ``sub``, ``groups`` and ``exp``. Static tokens are stored as SHA-256 digests.
+JWTs from an identity provider (``STEPFLOW_AUTH_JWT_*``) are verified with PyJWT: signature
+with allow-listed algorithms only, ``exp`` required, ``nbf``, and ``aud`` / ``iss`` when set.
 Secrets and tokens are never logged.
 """
 
@@ -16,9 +18,17 @@ import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+import jwt
+import structlog
 
 from stepflow.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+JWT_LEEWAY_SECONDS = 30
+"""Clock skew tolerated on ``exp`` and ``nbf``."""
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 16384, 8, 1
 KEY_LENGTH = 64
@@ -114,10 +124,58 @@ def token_from_header(authorization: str | None) -> str | None:
     return token or None
 
 
+def read_jwt(settings: Settings, token: str) -> Principal | None:
+    """The principal of a JWT valid under ``STEPFLOW_AUTH_JWT_*``; None otherwise (or when JWTs are off).
+
+    The name is ``sub`` (else ``email``); the groups are the ``STEPFLOW_AUTH_JWT_GROUPS_CLAIM``
+    claim, a list of strings (absent: no groups). The claim may be a dotted path into nested
+    objects (``realm_access.roles``) when no top-level claim has that exact name.
+    """
+    key: Any = settings.auth_jwt_public_key if settings.auth_jwt_public_key is not None else settings.auth_jwt_secret
+    if key is None or not settings.auth_jwt_algorithms or token.count(".") != 2:
+        return None
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=list(settings.auth_jwt_algorithms),
+            audience=list(settings.auth_jwt_audience) or None,
+            issuer=settings.auth_jwt_issuer,
+            leeway=JWT_LEEWAY_SECONDS,
+            options={"require": ["exp"]},
+        )
+    except (jwt.PyJWTError, ValueError, TypeError) as error:
+        log.debug("jwt rejected", reason=type(error).__name__)
+        return None
+    name = claims.get("sub") or claims.get("email")
+    groups = _claim(claims, settings.auth_jwt_groups_claim)
+    if not isinstance(name, str) or not name:
+        log.debug("jwt rejected", reason="no sub or email")
+        return None
+    if groups is None:
+        groups = []
+    if not isinstance(groups, list) or not all(isinstance(group, str) for group in groups):
+        log.debug("jwt rejected", reason=f"{settings.auth_jwt_groups_claim} is not a list of strings")
+        return None
+    return Principal(name, tuple(groups))
+
+
+def _claim(claims: dict[str, Any], name: str) -> Any:
+    if name in claims:
+        return claims[name]
+    value: Any = claims
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
 def authenticate(settings: Settings, authorization: str | None) -> Principal | None:
     """The principal of a request: its token's, else the anonymous one when allowed, else None.
 
-    A token that is present but invalid never falls back to anonymous.
+    A token is tried as a session token, then as a static token, then as a JWT. A token that
+    is present but invalid never falls back to anonymous.
     """
     token = token_from_header(authorization)
     if token is None:
@@ -132,7 +190,15 @@ def authenticate(settings: Settings, authorization: str | None) -> Principal | N
     for static in settings.auth_tokens.values():
         if hmac.compare_digest(static.sha256, digest):
             return Principal(static.name, static.groups)
-    return None
+    return read_jwt(settings, token)
+
+
+def anonymous_warning(settings: Settings) -> str | None:
+    """The one line ``stepflow serve`` logs at start when anonymous access is on; None when off."""
+    if not settings.auth_anonymous:
+        return None
+    groups = ", ".join(settings.auth_anonymous_groups) or "(none)"
+    return f"anonymous access is on (STEPFLOW_AUTH_ANONYMOUS): requests without credentials get the groups {groups}"
 
 
 def open_session(settings: Settings, email: str, password: str) -> str | None:

@@ -11,8 +11,10 @@ the command line prints it and exits.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -62,6 +64,16 @@ class Settings:
     auth_tokens: Mapping[str, StaticToken] = field(repr=False)
     session_secret: str | None = field(repr=False)
     session_ttl: int
+    auth_jwt_secret: str | None = field(repr=False)
+    auth_jwt_public_key: Any = field(repr=False)
+    """A ``cryptography`` public key object (read from PEM text, a PEM file or a certificate), or None."""
+    auth_jwt_algorithms: tuple[str, ...]
+    auth_jwt_groups_claim: str
+    auth_jwt_audience: tuple[str, ...]
+    auth_jwt_issuer: str | None
+    authorize: Mapping[str, tuple[str, ...]]
+    """Route checks per action key (api.md §2.2): the defaults with ``STEPFLOW_AUTHORIZE`` merged over them.
+    A key that is not listed gets :data:`DEFAULT_CHECKS`."""
     default_rights: tuple[Mapping[str, Any], ...]
     rights_overrides: Mapping[str, tuple[Mapping[str, Any], ...]]
     slack_api_url: str
@@ -178,6 +190,113 @@ def _rights_overrides(raw: str) -> dict[str, tuple[Mapping[str, Any], ...]]:
     return {identifier: _rights(rights) for identifier, rights in _json_object(raw).items()}
 
 
+DEFAULT_CHECKS: tuple[str, ...] = ("user_check",)
+"""The route checks of an action key neither the defaults nor ``STEPFLOW_AUTHORIZE`` name."""
+
+DEFAULT_AUTHORIZE: Mapping[str, tuple[str, ...]] = {
+    **{
+        key: ("user_check", "right_administrator_check")
+        for key in ("put_workers", "patch_workers", "post_definitions", "post_worker_definitions")
+    },
+    # The API docs page and the original's /swagger redirect to it are public.
+    "get_docs": (),
+    "get_swagger": (),
+}
+"""Action keys whose default checks differ from :data:`DEFAULT_CHECKS` (ours.md §3.1)."""
+
+_ACTION_KEY = re.compile(r"^(get|post|put|patch|delete|head)_[a-z0-9_]+$")
+_RIGHT_CHECK = re.compile(r"^right_(.+)_check$")
+
+
+def right_check_group(name: str) -> str | None:
+    """The group a ``right_<group>_check`` requires; None for any other check name."""
+    match = _RIGHT_CHECK.match(name)
+    return match.group(1) if match else None
+
+
+def is_builtin_check(name: str) -> bool:
+    return name == "user_check" or right_check_group(name) is not None
+
+
+def import_check(path: str) -> Callable[..., Any]:
+    """The callable a dotted path names: ``package.module:function`` or ``package.module.function``."""
+    if ":" in path:
+        module_name, _, attribute = path.partition(":")
+    else:
+        module_name, _, attribute = path.rpartition(".")
+    if not module_name or not attribute:
+        raise ValueError(f"{path!r} is neither a built-in check nor package.module:function")
+    target: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        target = getattr(target, part)
+    if not callable(target):
+        raise ValueError(f"{path!r} is not callable")
+    return target
+
+
+def _authorize(raw: str) -> dict[str, tuple[str, ...]]:
+    """``{action_key: [check, ...]}`` merged key by key over :data:`DEFAULT_AUTHORIZE`."""
+    merged = dict(DEFAULT_AUTHORIZE)
+    for key, checks in _json_object(raw).items():
+        if not _ACTION_KEY.match(key):
+            raise ValueError(f"{key!r} is not an action key such as get_workflows")
+        if not isinstance(checks, list) or not all(isinstance(check, str) for check in checks):
+            raise ValueError(f"{key}: expected a list of check names")
+        for check in checks:
+            if is_builtin_check(check):
+                continue
+            try:
+                import_check(check)
+            except Exception as error:  # any import-time failure of the named module
+                detail = " ".join(str(error).split())
+                raise ValueError(f"{key}: cannot import check {check!r} ({type(error).__name__}: {detail})") from None
+        merged[key] = tuple(checks)
+    return merged
+
+
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+MIN_JWT_SECRET_BYTES = 32
+
+
+def _jwt_public_key(raw: str) -> Any:
+    """A public key from PEM text (``\\n`` escapes allowed) or a PEM file: a key or an X.509 certificate."""
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    text = raw if "-----BEGIN" in raw else Path(raw).read_text()
+    if "\n" not in text and "\\n" in text:
+        text = text.replace("\\n", "\n")
+    data = text.strip().encode()
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            return x509.load_pem_x509_certificate(data).public_key()
+        return load_pem_public_key(data)
+    except (ValueError, UnsupportedAlgorithm) as error:
+        raise ValueError(f"not a PEM public key or certificate ({error})") from None
+
+
+def _key_fits(key: Any, algorithm: str) -> bool:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
+    if algorithm.startswith(("RS", "PS")):
+        return isinstance(key, rsa.RSAPublicKey)
+    if algorithm.startswith("ES"):
+        return isinstance(key, ec.EllipticCurvePublicKey)
+    return isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey)
+
+
+def _jwt_algorithms(raw: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    algorithms = _groups(raw)
+    if not algorithms:
+        raise ValueError("expected a comma-separated list of algorithms")
+    for algorithm in algorithms:
+        if algorithm not in allowed:
+            raise ValueError(f"{algorithm} is not allowed with this key (allowed: {', '.join(allowed)})")
+    return algorithms
+
+
 def _non_negative_int(raw: str) -> int:
     value = int(raw)
     if value < 0:
@@ -262,6 +381,40 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if users and session_secret is None:
         raise SettingsError("STEPFLOW_SESSION_SECRET: required when STEPFLOW_AUTH_USERS defines users")
 
+    jwt_secret = _env(env, "STEPFLOW_AUTH_JWT_SECRET")
+    jwt_key_raw = _env(env, "STEPFLOW_AUTH_JWT_PUBLIC_KEY")
+    jwt_public_key = None
+    jwt_algorithms: tuple[str, ...] = ()
+    if jwt_secret is not None and jwt_key_raw is not None:
+        raise SettingsError("STEPFLOW_AUTH_JWT_PUBLIC_KEY: set either it or STEPFLOW_AUTH_JWT_SECRET, not both")
+    if jwt_secret is not None:
+        if len(jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise SettingsError(f"STEPFLOW_AUTH_JWT_SECRET: must be at least {MIN_JWT_SECRET_BYTES} bytes long")
+        jwt_algorithms = _parse(
+            "STEPFLOW_AUTH_JWT_ALGORITHMS",
+            _env(env, "STEPFLOW_AUTH_JWT_ALGORITHMS") or "HS256",
+            lambda raw: _jwt_algorithms(raw, HMAC_ALGORITHMS),
+        )
+    if jwt_key_raw is not None:
+        try:
+            jwt_public_key = _jwt_public_key(jwt_key_raw)
+        except OSError as error:
+            raise SettingsError(
+                f"STEPFLOW_AUTH_JWT_PUBLIC_KEY: cannot read {jwt_key_raw!r} ({error.strerror})"
+            ) from None
+        except ValueError as error:
+            raise SettingsError(f"STEPFLOW_AUTH_JWT_PUBLIC_KEY: {error}") from None
+        jwt_algorithms = _parse(
+            "STEPFLOW_AUTH_JWT_ALGORITHMS",
+            _env(env, "STEPFLOW_AUTH_JWT_ALGORITHMS") or "RS256",
+            lambda raw: _jwt_algorithms(raw, ASYMMETRIC_ALGORITHMS),
+        )
+        unfit = [algorithm for algorithm in jwt_algorithms if not _key_fits(jwt_public_key, algorithm)]
+        if unfit:
+            raise SettingsError(
+                f"STEPFLOW_AUTH_JWT_ALGORITHMS: {', '.join(unfit)} cannot use the configured public key"
+            )
+
     amqp_url = _amqp_url(env)
     return Settings(
         database_url=_database_url(env),
@@ -280,6 +433,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         auth_tokens=get("STEPFLOW_AUTH_TOKENS", "{}", _tokens),
         session_secret=session_secret,
         session_ttl=get("STEPFLOW_SESSION_TTL", "86400", _positive_int),
+        auth_jwt_secret=jwt_secret,
+        auth_jwt_public_key=jwt_public_key,
+        auth_jwt_algorithms=jwt_algorithms,
+        auth_jwt_groups_claim=_env(env, "STEPFLOW_AUTH_JWT_GROUPS_CLAIM") or "rights",
+        auth_jwt_audience=get("STEPFLOW_AUTH_JWT_AUDIENCE", "", _groups),
+        auth_jwt_issuer=_env(env, "STEPFLOW_AUTH_JWT_ISSUER"),
+        authorize=get("STEPFLOW_AUTHORIZE", "{}", _authorize),
         default_rights=get("STEPFLOW_DEFAULT_RIGHTS", "[]", _rights_array),
         rights_overrides=get("STEPFLOW_RIGHTS_OVERRIDES", "{}", _rights_overrides),
         slack_api_url=(_env(env, "SLACK_API_URL") or "https://slack.com/api").rstrip("/"),

@@ -17,14 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepflow.actors.dispatch import Owed
 from stepflow.api import index
+from stepflow.api.authorization import authorization_guard
 from stepflow.api.definitions import controller as definitions
 from stepflow.api.definitions.service import load_definitions
 from stepflow.api.errors import EXCEPTION_HANDLERS
 from stepflow.api.jobs import controller as jobs
+from stepflow.api.openapi import docs_router, openapi_config
 from stepflow.api.principal import provide_principal
+from stepflow.api.statistics import controller as statistics
+from stepflow.api.workers import controller as workers
 from stepflow.api.workflows import controller as workflows
 from stepflow.api.workflows import events as workflow_events
-from stepflow.api.workflows.events import OwedSender
+from stepflow.api.workflows.running import OwedSender
 from stepflow.api.workflows.service import Launcher
 from stepflow.db import async_engine, async_session_factory, session_factory, sync_engine
 from stepflow.definitions.schema import DefinitionValidator
@@ -86,7 +90,11 @@ def create_app(
             *workflows.ROUTES,
             *workflow_events.ROUTES,
             *jobs.ROUTES,
+            *statistics.ROUTES,
+            *workers.ROUTES,
+            docs_router(settings),
         ],
+        guards=[authorization_guard(settings)],
     )
     session_route = Router(path=settings.sessions_path, route_handlers=[index.create_session])
     return Litestar(
@@ -103,6 +111,6 @@ def create_app(
         },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
-        openapi_config=None,
+        openapi_config=openapi_config(settings),
         logging_config=None,
     )

@@ -11,6 +11,7 @@ from typing import Any
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from sqlalchemy.exc import DataError, DBAPIError
 
 
 class ApiError(Exception):
@@ -68,6 +69,16 @@ def handle_http_error(_: Request, error: HTTPException) -> Response:
 log = structlog.get_logger(__name__)
 
 
+def handle_data_error(request: Request, error: DBAPIError) -> Response:
+    """A value the database cannot hold (an integer beyond 64 bits…): the client's input, not a bug.
+
+    Routes validate their inputs; this is the net under them, so such input is never a 500."""
+    if isinstance(error, DataError):
+        log.info("value out of range for the database", path=request.url.path)
+        return Response(content={"errors": {"detail": "a value is out of range"}}, status_code=422)
+    return handle_unexpected(request, error)
+
+
 def handle_unexpected(request: Request, error: Exception) -> Response:
     """A bug: logged with its traceback, answered 500 without details."""
     log.error("unhandled error", path=request.url.path, method=request.method, exc_info=error)
@@ -76,6 +87,7 @@ def handle_unexpected(request: Request, error: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     Exception: handle_unexpected,
+    DBAPIError: handle_data_error,
     ApiError: handle_api_error,
     ValidationException: handle_validation_error,
     NotFoundException: handle_not_found,

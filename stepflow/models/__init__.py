@@ -9,6 +9,7 @@ from stepflow.models.definition import WorkflowDefinition
 from stepflow.models.job import Job, JobStatus, Progression, Update
 from stepflow.models.outbox import Outbox
 from stepflow.models.right import Right
+from stepflow.models.worker import LiveWorker, WorkerDefinition, WorkerStatus
 from stepflow.models.workflow import Artifact, Workflow, WorkflowStatus, WorkflowStep
 
 __all__ = [
@@ -16,10 +17,13 @@ __all__ = [
     "Base",
     "Job",
     "JobStatus",
+    "LiveWorker",
     "Outbox",
     "Progression",
     "Right",
     "Update",
+    "WorkerDefinition",
+    "WorkerStatus",
     "Workflow",
     "WorkflowDefinition",
     "WorkflowStatus",

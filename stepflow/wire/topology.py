@@ -53,8 +53,10 @@ def declare_direct_messaging(channel: BlockingChannel) -> None:
 
 
 def declare_publishing(channel: BlockingChannel) -> None:
-    """What StepFlow publishes to workers: job orders and direct messages."""
-    declare_job_submit(channel)
+    """What StepFlow publishes to workers (job orders, direct messages) and where their answers
+    land: a worker may answer before the bridge ever ran on a new broker, and an answer to an
+    exchange with no bound queue would be dropped."""
+    declare_bridge_topology(channel)
     declare_direct_messaging(channel)
 
 

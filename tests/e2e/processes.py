@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
+import pika
+import pika.exceptions
 
 PROCESS_TYPES = ("serve", "actors", "bridge", "clock")
 
@@ -48,17 +50,47 @@ class StepFlowProcesses:
             log.close()
         if "serve" in kinds:
             self.wait_for_web()
+        if "bridge" in kinds:
+            self.wait_for_consumer("bridge", "job_completed")
+        if "actors" in kinds:
+            self.wait_for_consumer("actors", "stepflow.jobs")
+
+    def wait_for_consumer(self, kind: str, queue: str, timeout: float = 60.0) -> None:
+        """Wait until ``kind`` consumes ``queue`` (a passive declare per try: a missing queue
+        closes the channel)."""
+        connection = pika.BlockingConnection(pika.URLParameters(self.environment["AMQP_URL"]))
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if self.running[kind].poll() is not None:
+                    raise RuntimeError(f"stepflow {kind} exited:\n{self.tail(kind)}")
+                channel = connection.channel()
+                try:
+                    if channel.queue_declare(queue, passive=True).method.consumer_count:
+                        channel.close()
+                        return
+                    channel.close()
+                except pika.exceptions.ChannelClosedByBroker:
+                    pass
+                connection.sleep(0.1)
+        finally:
+            connection.close()
+        raise TimeoutError(f"stepflow {kind} does not consume {queue}:\n{self.tail(kind)}")
 
     def stop(self, *kinds: str) -> None:
         for kind in kinds or tuple(self.running):
             process = self.running.pop(kind, None)
             if process is None:
                 continue
-            os.killpg(process.pid, signal.SIGTERM)
+            if process.poll() is not None:
+                continue
             try:
+                os.killpg(process.pid, signal.SIGTERM)
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            except ProcessLookupError:  # it exited between the poll and the signal
                 process.wait()
 
     def wait_for_web(self, timeout: float = 30.0) -> None:

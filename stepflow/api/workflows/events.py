@@ -11,8 +11,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import anyio.to_thread
-import structlog
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
@@ -22,14 +20,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from stepflow.actors import events
 from stepflow.actors.dispatch import Owed
 from stepflow.api.errors import ApiError, invalid, not_found
+from stepflow.api.query import parse_id
 from stepflow.api.workflows.controller import json_object
+from stepflow.api.workflows.running import OwedSender, run_change
 from stepflow.api.workflows.service import load_workflow
 from stepflow.security import Principal, has_right
 from stepflow.settings import Settings
 
-log = structlog.get_logger(__name__)
-
-OwedSender = Callable[[Owed], Any]
+__all__ = ["EVENTS", "ROUTES", "OwedSender", "workflow_event"]
 
 Apply = Callable[[Session, int, Mapping[str, Any], str], Owed | None]
 
@@ -109,9 +107,7 @@ async def workflow_event(
     settings: NamedDependency[Settings],
     principal: NamedDependency[Principal],
 ) -> Response:
-    if not workflow_id.isdigit():
-        raise invalid("id")
-    workflow = await load_workflow(session, int(workflow_id))
+    workflow = await load_workflow(session, parse_id(workflow_id))
     if workflow is None:
         raise not_found("Workflow", workflow_id)
     body = await json_object(request)
@@ -122,20 +118,10 @@ async def workflow_event(
         raise ApiError(403, {"status": "error", "message": event.denied})
     await session.close()  # the change runs on its own connection, under the workflow lock
 
-    def apply() -> Owed:
-        with sync_sessions() as sync_session, sync_session.begin():
-            return event.apply(sync_session, workflow.id, body, settings.workers_work_directory) or Owed()
+    def change(sync_session: Session) -> Owed | None:
+        return event.apply(sync_session, workflow.id, body, settings.workers_work_directory)
 
-    try:
-        owed = await anyio.to_thread.run_sync(apply)
-    except events.EventRefused as refused:
-        raise ApiError(refused.status_code, refused.body) from None
-    log.info("workflow event", workflow_id=workflow.id, workflow_event=body["event"])
-    if owed:
-        try:
-            await anyio.to_thread.run_sync(send_owed, owed)
-        except Exception as error:  # the clock re-sends what stayed unsent
-            log.warning("event messages left to the clock", workflow_id=workflow.id, error=str(error))
+    await run_change(sync_sessions, send_owed, workflow.id, body["event"], change)
     return Response(content={"status": "ok"}, status_code=200)
 
 

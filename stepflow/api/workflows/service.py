@@ -1,21 +1,24 @@
-"""Launching and reading workflows (async; the web process)."""
+"""Launching, listing and reading workflows (async; the web process)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
 
 from stepflow.api.errors import invalid, reason
 from stepflow.api.workflows.parameters import merge_parameters
 from stepflow.models import Outbox, Right, Workflow, WorkflowDefinition, WorkflowStatus, WorkflowStep
 from stepflow.models.base import utcnow
-from stepflow.queries import definition_version
+from stepflow.queries import definition_version, workflow_right
 from stepflow.security import Principal, has_right
 
 log = structlog.get_logger(__name__)
@@ -123,3 +126,88 @@ async def load_workflow(session: AsyncSession, workflow_id: int) -> Workflow | N
     if workflow is not None:
         await session.refresh(workflow, ["rights"])
     return workflow
+
+
+WORKFLOW_STATES_FILTER = frozenset(
+    {"pending", "processing", "paused", "error", "completed", "aborted", "skipped", "retrying"}
+)
+"""Values of the ``states`` filter: ours (ours.md §3.4) plus the original's ``skipped`` and
+``retrying``, still accepted (no current status holds them, so they match nothing)."""
+
+
+@dataclass(frozen=True)
+class WorkflowFilters:
+    """``GET /workflows`` filters (api.md §6.1), already parsed; None = no filter."""
+
+    identifier: str | None = None
+    version_major: int | None = None
+    version_minor: int | None = None
+    version_micro: int | None = None
+    is_live: bool | None = None
+    live_mode: bool | None = None
+    after: datetime | None = None
+    before: datetime | None = None
+    before_exclusive: bool = False
+    states: list[str] | None = None
+    ids: list[int] | None = None
+    identifiers: list[str] | None = None
+    search: str | None = None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def workflow_conditions(principal: Principal, filters: WorkflowFilters) -> list[ColumnElement[bool]]:
+    """The WHERE of ``GET /workflows``: the ``view`` right first, then every filter ANDed."""
+    conditions: list[ColumnElement[bool]] = [workflow_right("view", principal.groups)]
+    if filters.identifier is not None:
+        conditions.append(Workflow.identifier == filters.identifier)
+    for column, value in (
+        (Workflow.version_major, filters.version_major),
+        (Workflow.version_minor, filters.version_minor),
+        (Workflow.version_micro, filters.version_micro),
+    ):
+        if value is not None:
+            conditions.append(column == value)
+    for live in (filters.is_live, filters.live_mode):
+        if live is not None:
+            conditions.append(Workflow.is_live == live)
+    if filters.after is not None:
+        conditions.append(Workflow.inserted_at >= filters.after)
+    if filters.before is not None and filters.before_exclusive:
+        conditions.append(Workflow.inserted_at < filters.before)
+    elif filters.before is not None:
+        conditions.append(Workflow.inserted_at <= filters.before)
+    if filters.states is not None:
+        conditions.append(Workflow.status.in_(filters.states))
+    if filters.ids is not None:
+        conditions.append(Workflow.id.in_(filters.ids))
+    if filters.identifiers is not None:
+        conditions.append(Workflow.identifier.in_(filters.identifiers))
+    if filters.search is not None:
+        pattern = f"%{_escape_like(filters.search)}%"
+        conditions.append(
+            or_(Workflow.reference.ilike(pattern, escape="\\"), Workflow.identifier.ilike(pattern, escape="\\"))
+        )
+    return conditions
+
+
+async def list_workflows(
+    session: AsyncSession, principal: Principal, filters: WorkflowFilters, page: int, size: int
+) -> tuple[int, list[Workflow]]:
+    """The total and one page, newest first (``inserted_at DESC, id DESC``), rights loaded.
+
+    Two statements plus one for the rights of the page.
+    """
+    conditions = workflow_conditions(principal, filters)
+    total = await session.scalar(select(func.count()).select_from(Workflow).where(*conditions))
+    workflows = await session.scalars(
+        select(Workflow)
+        .where(*conditions)
+        .order_by(Workflow.inserted_at.desc(), Workflow.id.desc())
+        .offset(page * size)
+        .limit(size)
+        .options(selectinload(Workflow.rights))
+    )
+    return total or 0, list(workflows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -37,25 +39,42 @@ def step_view(step: dict[str, Any], row: WorkflowStep | None) -> dict[str, Any]:
     return {**step, "jobs": counts.as_view(), "status": step_status(counts, allows_failure(step))}
 
 
-async def full_view(session: AsyncSession, workflow: Workflow) -> dict[str, Any]:
-    rows = {
-        row.step_id: row
-        for row in await session.scalars(select(WorkflowStep).where(WorkflowStep.workflow_id == workflow.id))
-    }
-    jobs = (await session.scalars(select(Job).where(Job.workflow_id == workflow.id).order_by(Job.id))).all()
-    artifacts = await session.scalars(select(Artifact).where(Artifact.workflow_id == workflow.id).order_by(Artifact.id))
-    return {
-        **created_view(workflow),
-        "is_live": workflow.is_live,
-        "status": workflow.status,
-        "steps": [step_view(step, rows.get(step["id"])) for step in workflow.steps],
-        "artifacts": [
+async def full_views(session: AsyncSession, workflows: Sequence[Workflow]) -> list[dict[str, Any]]:
+    """Full views of ``workflows`` (api.md §8.1) in a fixed number of queries, whatever their
+    number: step counters, jobs, job statuses, progressions and artifacts, each in one query
+    for all of them. Rights must already be loaded on each workflow (``selectinload`` or
+    ``refresh``)."""
+    ids = [workflow.id for workflow in workflows]
+    if not ids:
+        return []
+    counters: dict[int, dict[int, WorkflowStep]] = defaultdict(dict)
+    for row in await session.scalars(select(WorkflowStep).where(WorkflowStep.workflow_id.in_(ids))):
+        counters[row.workflow_id][row.step_id] = row
+    jobs = (await session.scalars(select(Job).where(Job.workflow_id.in_(ids)).order_by(Job.id))).all()
+    views_of_jobs: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for job, view in zip(jobs, await job_views(session, list(jobs)), strict=True):
+        views_of_jobs[job.workflow_id].append(view)
+    artifacts: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for artifact in await session.scalars(select(Artifact).where(Artifact.workflow_id.in_(ids)).order_by(Artifact.id)):
+        artifacts[artifact.workflow_id].append(
             {"id": artifact.id, "resources": artifact.resources, "inserted_at": naive(artifact.inserted_at)}
-            for artifact in artifacts
-        ],
-        "jobs": await job_views(session, list(jobs)),
-        "rights": [right_view(right) for right in workflow.rights],
-    }
+        )
+    return [
+        {
+            **created_view(workflow),
+            "is_live": workflow.is_live,
+            "status": workflow.status,
+            "steps": [step_view(step, counters[workflow.id].get(step["id"])) for step in workflow.steps],
+            "artifacts": artifacts[workflow.id],
+            "jobs": views_of_jobs[workflow.id],
+            "rights": [right_view(right) for right in workflow.rights],
+        }
+        for workflow in workflows
+    ]
+
+
+async def full_view(session: AsyncSession, workflow: Workflow) -> dict[str, Any]:
+    return (await full_views(session, [workflow]))[0]
 
 
 async def simple_view(session: AsyncSession, workflow: Workflow) -> dict[str, Any]:

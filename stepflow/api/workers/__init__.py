@@ -1,0 +1,1 @@
+"""Workers: worker definitions, live workers, and runtime worker statuses (orders to one worker)."""
