@@ -43,11 +43,12 @@ SEED = [
        VALUES ('1.8', 'bench', 'bench', 'i', 1, 0, 0, '[]', false, CAST(:steps AS jsonb), '[]', '[]', '{}', '',
          now(), '[]')""",
     """INSERT INTO workflows (definition_id, schema_version, identifier, version_major, version_minor, version_micro,
-         tags, is_live, reference, steps, parameters, status, inserted_at, updated_at, notification_hooks)
+         tags, is_live, reference, steps, parameters, status, inserted_at, updated_at, notification_hooks,
+         view_groups)
        SELECT 1, '1.8', CASE WHEN n % 10 = 0 THEN 'other' ELSE 'bench' END, 1, 0, 0, '[]', false, 'ref-' || n,
          CAST(:steps AS jsonb), '[]',
          (ARRAY['completed','completed','completed','error','processing'])[1 + n % 5],
-         now() - make_interval(secs => n * 30), now() - make_interval(secs => n * 30), '[]'
+         now() - make_interval(secs => n * 30), now() - make_interval(secs => n * 30), '[]', ARRAY['administrator']
        FROM generate_series(1, :workflows) AS n""",
     """INSERT INTO rights (workflow_id, action, groups, inserted_at)
        SELECT id, action, ARRAY['administrator'], inserted_at
@@ -72,7 +73,7 @@ SEED = [
        SELECT id, 'completed', '{}', inserted_at FROM jobs""",
     """INSERT INTO progressions (job_id, datetime, docker_container_id, progression, inserted_at)
        SELECT id, inserted_at, 'worker-1', 100, inserted_at FROM jobs""",
-    "ANALYZE",
+    "VACUUM ANALYZE",
 ]
 
 

@@ -5,21 +5,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, exists, select
+from sqlalchemy import BigInteger, ColumnElement, Select, any_, bindparam, cast, exists, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from stepflow.models import Job, Progression, Right, Workflow, WorkflowDefinition
+from stepflow.models import Job, Progression, Right, Workflow, WorkflowCounter, WorkflowDefinition
 
 BLACK_LIST_DAYS = 7
 
 
-def workflow_right(action: str, groups: Sequence[str]) -> ColumnElement[bool]:
-    """Workflows holding a right for ``action`` shared with one of ``groups``."""
-    return exists(
-        select(Right.id).where(
-            Right.workflow_id == Workflow.id,
-            Right.action == action,
-            Right.groups.overlap(list(groups)),
-        )
+def among(column: ColumnElement[int], ids: Sequence[int]) -> ColumnElement[bool]:
+    """``column = ANY(:ids)`` with the ids sent as one array parameter: unlike ``IN (…)``, the
+    statement is the same whatever the number of ids (no re-parsing per size)."""
+    return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger)))
+
+
+def visible_workflows(groups: Sequence[str]) -> ColumnElement[bool]:
+    """Workflows one of ``groups`` may view (the groups of their view rights, fixed at launch)."""
+    return Workflow.view_groups.overlap(list(groups))
+
+
+def visible_workflow_count(groups: Sequence[str]) -> Select[tuple[int]]:
+    """How many workflows ``groups`` may view, from the trigger-kept counters (no other filter)."""
+    return select(cast(func.coalesce(func.sum(WorkflowCounter.count), 0), BigInteger)).where(
+        WorkflowCounter.view_groups.overlap(list(groups))
     )
 
 

@@ -12,14 +12,16 @@ def naive(moment: datetime | None) -> str | None:
     """``YYYY-MM-DDTHH:MM:SS`` in UTC, as the original's naive timestamps (ours.md A9)."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat()
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    # Lists format thousands of these per page: slicing the ISO text is the cheapest way.
+    return moment.isoformat(timespec="seconds")[:19]
 
 
 def utc(moment: datetime | None) -> str | None:
     """``YYYY-MM-DDTHH:MM:SSZ`` (progression and worker datetimes)."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).replace(tzinfo=None, microsecond=0).isoformat() + "Z"
+    text = naive(moment)
+    return None if text is None else text + "Z"
 
 
 def right_view(right: Right) -> dict[str, Any]:

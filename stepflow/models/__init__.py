@@ -10,7 +10,7 @@ from stepflow.models.job import Job, JobStatus, Progression, Update
 from stepflow.models.outbox import Outbox
 from stepflow.models.right import Right
 from stepflow.models.worker import LiveWorker, WorkerDefinition, WorkerStatus
-from stepflow.models.workflow import Artifact, Workflow, WorkflowStatus, WorkflowStep
+from stepflow.models.workflow import Artifact, Workflow, WorkflowCounter, WorkflowStatus, WorkflowStep
 
 __all__ = [
     "Artifact",
@@ -25,6 +25,7 @@ __all__ = [
     "WorkerDefinition",
     "WorkerStatus",
     "Workflow",
+    "WorkflowCounter",
     "WorkflowDefinition",
     "WorkflowStatus",
     "WorkflowStep",

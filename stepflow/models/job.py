@@ -37,6 +37,7 @@ class Job(Base):
     __table_args__ = (
         UniqueConstraint("workflow_id", "step_id", "input_index", name="uq_jobs_workflow_step_input"),
         Index("ix_jobs_name", "name"),
+        Index("ix_jobs_inserted_at_id", text("inserted_at DESC"), text("id DESC")),
         Index(
             "ix_jobs_undispatched",
             "updated_at",

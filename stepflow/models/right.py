@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -30,4 +30,11 @@ class Right(Base):
     __table_args__ = (
         Index("ix_rights_workflow_action", "workflow_id", "action"),
         Index("ix_rights_groups", "groups", postgresql_using="gin"),
+        Index(
+            "ix_rights_workflow_action_groups",
+            "action",
+            "workflow_id",
+            postgresql_include=["groups"],
+            postgresql_where=text("workflow_id IS NOT NULL"),
+        ),
     )

@@ -3,7 +3,8 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, event, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from stepflow.models.base import Base, created_at_column, utcnow
@@ -34,12 +35,37 @@ class Workflow(Base):
     parameters: Mapped[list[Any]] = mapped_column(default=list)
     notification_hooks: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    # The groups of the workflow's view rights, fixed at launch: lists filter and count on it.
+    view_groups: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     inserted_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     rights: Mapped[list[Right]] = relationship(order_by=Right.id, cascade="all, delete-orphan", passive_deletes=True)
 
-    __table_args__ = (Index("ix_workflows_inserted_at", "inserted_at"),)
+    __table_args__ = (
+        Index("ix_workflows_inserted_at_id", text("inserted_at DESC"), text("id DESC")),
+        Index("ix_workflows_view_groups", "view_groups", postgresql_using="gin"),
+        Index(
+            "ix_workflows_reference_trgm",
+            "reference",
+            postgresql_using="gin",
+            postgresql_ops={"reference": "gin_trgm_ops"},
+        ),
+        Index(
+            "ix_workflows_identifier_trgm",
+            "identifier",
+            postgresql_using="gin",
+            postgresql_ops={"identifier": "gin_trgm_ops"},
+        ),
+    )
+
+
+@event.listens_for(Workflow, "before_insert")
+def _fix_view_groups(mapper: object, connection: object, workflow: Workflow) -> None:
+    """A workflow's rights are copied at launch and never change: so are its view groups."""
+    workflow.view_groups = sorted(
+        {group for right in workflow.rights if right.action == "view" for group in right.groups}
+    )
 
 
 class WorkflowStep(Base):
@@ -74,6 +100,10 @@ class WorkflowStatus(Base):
     job_status_id: Mapped[int | None] = mapped_column(ForeignKey("job_status.id", ondelete="SET NULL"))
     inserted_at: Mapped[datetime] = created_at_column()
 
+    __table_args__ = (
+        Index("ix_workflow_status_inserted_at", "inserted_at", postgresql_include=["state", "workflow_id"]),
+    )
+
 
 class Artifact(Base):
     """Created once, when a workflow completes."""
@@ -84,3 +114,18 @@ class Artifact(Base):
     workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id", ondelete="CASCADE"), index=True)
     resources: Mapped[dict[str, Any]] = mapped_column(default=dict)
     inserted_at: Mapped[datetime] = created_at_column()
+
+
+class WorkflowCounter(Base):
+    """How many workflows each set of view groups has, kept by database triggers on ``workflows``.
+
+    An unfiltered list's total is a sum over a few rows instead of a count over every
+    workflow. Each set is split over ``COUNTER_SLOTS`` rows (slot = workflow id modulo) so
+    concurrent launches do not wait on one counter row.
+    """
+
+    __tablename__ = "workflow_counters"
+
+    view_groups: Mapped[list[str]] = mapped_column(ARRAY(Text), primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)

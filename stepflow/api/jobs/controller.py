@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from stepflow.api.jobs.views import job_views
 from stepflow.api.query import OptionalBigInt, Page, Size, text_filter
 from stepflow.models import Job, Workflow
-from stepflow.queries import workflow_right
+from stepflow.queries import visible_workflows
 from stepflow.security import Principal
 
 
@@ -32,7 +32,7 @@ async def list_jobs(
 ) -> dict[str, Any]:
     """api.md §7.2, restricted to workflows the user may ``view``; ``inserted_at DESC, id DESC``."""
     filters: list[ColumnElement[bool]] = [
-        Job.workflow_id.in_(select(Workflow.id).where(workflow_right("view", principal.groups)))
+        Job.workflow_id.in_(select(Workflow.id).where(visible_workflows(principal.groups)))
     ]
     if workflow_id is not None:
         filters.append(Job.workflow_id == workflow_id)
@@ -50,10 +50,10 @@ async def list_jobs(
         }
         filters.append(Job.parameters.contains([element]))
     total = await session.scalar(select(func.count()).select_from(Job).where(*filters))
-    jobs = await session.scalars(
-        select(Job).where(*filters).order_by(Job.inserted_at.desc(), Job.id.desc()).offset(page * size).limit(size)
+    job_ids = await session.scalars(
+        select(Job.id).where(*filters).order_by(Job.inserted_at.desc(), Job.id.desc()).offset(page * size).limit(size)
     )
-    return {"data": await job_views(session, list(jobs)), "total": total or 0}
+    return {"data": await job_views(session, job_ids.all()), "total": total or 0}
 
 
 ROUTES = [list_jobs]

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepflow.models import Workflow, WorkflowStatus
-from stepflow.queries import workflow_right
+from stepflow.queries import visible_workflows
 from stepflow.security import Principal
 
 STATES = ("completed", "error", "processing", "pending", "aborted", "paused")
@@ -69,7 +69,7 @@ async def workflow_statistics(
         WorkflowStatus.inserted_at >= frame.start,
         WorkflowStatus.inserted_at <= frame.end.replace(microsecond=999_999),
         WorkflowStatus.state.in_(STATES),
-        workflow_right("view", principal.groups),
+        visible_workflows(principal.groups),
     ]
     if identifiers:
         conditions.append(Workflow.identifier.in_(list(identifiers)))

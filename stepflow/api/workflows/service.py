@@ -18,7 +18,7 @@ from stepflow.api.errors import invalid, reason
 from stepflow.api.workflows.parameters import merge_parameters
 from stepflow.models import Outbox, Right, Workflow, WorkflowDefinition, WorkflowStatus, WorkflowStep
 from stepflow.models.base import utcnow
-from stepflow.queries import definition_version, workflow_right
+from stepflow.queries import definition_version, visible_workflow_count, visible_workflows
 from stepflow.security import Principal, has_right
 
 log = structlog.get_logger(__name__)
@@ -160,7 +160,7 @@ def _escape_like(text: str) -> str:
 
 def workflow_conditions(principal: Principal, filters: WorkflowFilters) -> list[ColumnElement[bool]]:
     """The WHERE of ``GET /workflows``: the ``view`` right first, then every filter ANDed."""
-    conditions: list[ColumnElement[bool]] = [workflow_right("view", principal.groups)]
+    conditions: list[ColumnElement[bool]] = [visible_workflows(principal.groups)]
     if filters.identifier is not None:
         conditions.append(Workflow.identifier == filters.identifier)
     for column, value in (
@@ -198,10 +198,14 @@ async def list_workflows(
 ) -> tuple[int, list[Workflow]]:
     """The total and one page, newest first (``inserted_at DESC, id DESC``), rights loaded.
 
-    Two statements plus one for the rights of the page.
+    Two statements plus one for the rights of the page. Without filters the total comes from
+    the trigger-kept counters (a sum over a few rows, not a count over every workflow).
     """
     conditions = workflow_conditions(principal, filters)
-    total = await session.scalar(select(func.count()).select_from(Workflow).where(*conditions))
+    if filters == WorkflowFilters():
+        total = await session.scalar(visible_workflow_count(principal.groups))
+    else:
+        total = await session.scalar(select(func.count()).select_from(Workflow).where(*conditions))
     workflows = await session.scalars(
         select(Workflow)
         .where(*conditions)

@@ -6,13 +6,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stepflow.api.jobs.views import job_views
+from stepflow.api.jobs.views import job_views_by_workflow
 from stepflow.api.views import naive, right_view
 from stepflow.engine.status import StepCounts, allows_failure, step_status
-from stepflow.models import Artifact, Job, Workflow, WorkflowStatus, WorkflowStep
+from stepflow.models import Artifact, Workflow, WorkflowStatus, WorkflowStep
+from stepflow.queries import among
 
 
 def created_view(workflow: Workflow) -> dict[str, Any]:
@@ -39,6 +41,9 @@ def step_view(step: dict[str, Any], row: WorkflowStep | None) -> dict[str, Any]:
     return {**step, "jobs": counts.as_view(), "status": step_status(counts, allows_failure(step))}
 
 
+NO_JOBS = msgspec.Raw(b"[]")
+
+
 async def full_views(session: AsyncSession, workflows: Sequence[Workflow]) -> list[dict[str, Any]]:
     """Full views of ``workflows`` (api.md §8.1) in a fixed number of queries, whatever their
     number: step counters, jobs, job statuses, progressions and artifacts, each in one query
@@ -48,14 +53,13 @@ async def full_views(session: AsyncSession, workflows: Sequence[Workflow]) -> li
     if not ids:
         return []
     counters: dict[int, dict[int, WorkflowStep]] = defaultdict(dict)
-    for row in await session.scalars(select(WorkflowStep).where(WorkflowStep.workflow_id.in_(ids))):
+    for row in await session.scalars(select(WorkflowStep).where(among(WorkflowStep.workflow_id, ids))):
         counters[row.workflow_id][row.step_id] = row
-    jobs = (await session.scalars(select(Job).where(Job.workflow_id.in_(ids)).order_by(Job.id))).all()
-    views_of_jobs: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for job, view in zip(jobs, await job_views(session, list(jobs)), strict=True):
-        views_of_jobs[job.workflow_id].append(view)
+    views_of_jobs = await job_views_by_workflow(session, ids)
     artifacts: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for artifact in await session.scalars(select(Artifact).where(Artifact.workflow_id.in_(ids)).order_by(Artifact.id)):
+    for artifact in await session.scalars(
+        select(Artifact).where(among(Artifact.workflow_id, ids)).order_by(Artifact.id)
+    ):
         artifacts[artifact.workflow_id].append(
             {"id": artifact.id, "resources": artifact.resources, "inserted_at": naive(artifact.inserted_at)}
         )
@@ -66,7 +70,7 @@ async def full_views(session: AsyncSession, workflows: Sequence[Workflow]) -> li
             "status": workflow.status,
             "steps": [step_view(step, counters[workflow.id].get(step["id"])) for step in workflow.steps],
             "artifacts": artifacts[workflow.id],
-            "jobs": views_of_jobs[workflow.id],
+            "jobs": views_of_jobs.get(workflow.id, NO_JOBS),
             "rights": [right_view(right) for right in workflow.rights],
         }
         for workflow in workflows
