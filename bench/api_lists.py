@@ -64,9 +64,10 @@ SEED = [
          dispatched_at, inserted_at, updated_at)
        SELECT w.id, CASE WHEN i < :half THEN 0 ELSE 1 END, i % :half,
          CASE WHEN i < :half THEN 'job_source' ELSE 'job_next' END, 'worker',
-         jsonb_build_array(jsonb_build_object('id', 'source_path', 'type', 'string', 'value', '/in/' || w.id || '_' || i),
-                           jsonb_build_object('id', 'destination_path', 'type', 'string', 'value', '/out/' || w.id || '_' || i),
-                           jsonb_build_object('id', 'requirements', 'type', 'requirements', 'value', '{"paths": []}'::jsonb)),
+         jsonb_build_array(
+           jsonb_build_object('id', 'source_path', 'type', 'string', 'value', '/in/' || w.id || '_' || i),
+           jsonb_build_object('id', 'destination_path', 'type', 'string', 'value', '/out/' || w.id || '_' || i),
+           jsonb_build_object('id', 'requirements', 'type', 'requirements', 'value', '{"paths": []}'::jsonb)),
          'completed', 1, false, w.inserted_at, w.inserted_at, w.inserted_at
        FROM workflows w CROSS JOIN generate_series(0, :jobs_per_workflow - 1) AS i""",
     """INSERT INTO job_status (job_id, state, description, inserted_at)
