@@ -1,8 +1,8 @@
-"""The Litestar application factory.
+"""The Litestar application: the StepFlow plugin and the standalone app factory.
 
-``create_app`` wires the settings, the database, the definition validator and the
-``launcher`` hook (what hands a committed workflow to the actors) into the routes: the
-API under ``STEPFLOW_API_PREFIX`` and the session route SDK workers call beside it.
+``StepFlow`` wires the settings, the database, the definition validator and the hooks that
+hand work to the actors into the routes: the API under ``STEPFLOW_API_PREFIX`` and the
+session route SDK workers call beside it. ``create_app`` is StepFlow on its own.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from contextlib import asynccontextmanager
 
 import structlog
 from litestar import Litestar, Router
+from litestar.config.app import AppConfig
 from litestar.di import Provide
+from litestar.plugins import InitPluginProtocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepflow.actors.dispatch import Owed
@@ -51,55 +53,54 @@ def default_owed_sender(owed: Owed) -> int:
     return runtime.send_owed(owed)
 
 
-def create_app(
-    settings: Settings, launcher: Launcher = default_launcher, send_owed: OwedSender = default_owed_sender
-) -> Litestar:
-    validator = DefinitionValidator(settings.workflow_schema)
-    engine = async_engine(settings)
-    sessions = async_session_factory(engine)
-    # Workflow events run the actors' own (sync) code under the workflow lock.
-    events_engine = sync_engine(settings)
-    sync_sessions = session_factory(events_engine)
+class StepFlow(InitPluginProtocol):
+    """StepFlow's API as a Litestar plugin: ``Litestar(plugins=[StepFlow(settings)])`` mounts
+    the routes under ``STEPFLOW_API_PREFIX`` and the session route beside it, with their own
+    dependencies, guard and error bodies, and loads the definitions at start-up. A host app
+    keeps its own routes, OpenAPI and error handling.
 
-    @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        async with sessions() as session, session.begin():
-            outcome = await load_definitions(session, settings, validator)
-        log.info(
-            "definitions loaded",
-            loaded=len(outcome.loaded),
-            skipped=len(outcome.skipped),
-            invalid=len(outcome.invalid),
-        )
-        try:
-            yield
-        finally:
-            await engine.dispose()
-            events_engine.dispose()
+    ``launcher`` and ``send_owed`` are the hooks that hand work to the actors (tests replace
+    them).
+    """
 
-    async def provide_session() -> AsyncIterator[AsyncSession]:
-        async with sessions() as session:
-            yield session
+    def __init__(
+        self, settings: Settings, launcher: Launcher = default_launcher, send_owed: OwedSender = default_owed_sender
+    ) -> None:
+        self.settings = settings
+        self.launcher = launcher
+        self.send_owed = send_owed
 
-    api = Router(
-        path=settings.api_prefix,
-        route_handlers=[
-            index.index,
-            index.blacklist,
-            *definitions.ROUTES,
-            *workflows.ROUTES,
-            *workflow_events.ROUTES,
-            *jobs.ROUTES,
-            *statistics.ROUTES,
-            *workers.ROUTES,
-            docs_router(settings),
-        ],
-        guards=[authorization_guard(settings)],
-    )
-    session_route = Router(path=settings.sessions_path, route_handlers=[index.create_session])
-    return Litestar(
-        route_handlers=[api, session_route],
-        dependencies={
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        settings = self.settings
+        validator = DefinitionValidator(settings.workflow_schema)
+        engine = async_engine(settings)
+        sessions = async_session_factory(engine)
+        # Workflow events run the actors' own (sync) code under the workflow lock.
+        events_engine = sync_engine(settings)
+        sync_sessions = session_factory(events_engine)
+
+        @asynccontextmanager
+        async def lifespan(_: Litestar) -> AsyncIterator[None]:
+            async with sessions() as session, session.begin():
+                outcome = await load_definitions(session, settings, validator)
+            log.info(
+                "definitions loaded",
+                loaded=len(outcome.loaded),
+                skipped=len(outcome.skipped),
+                invalid=len(outcome.invalid),
+            )
+            try:
+                yield
+            finally:
+                await engine.dispose()
+                events_engine.dispose()
+
+        async def provide_session() -> AsyncIterator[AsyncSession]:
+            async with sessions() as session:
+                yield session
+
+        launcher, send_owed = self.launcher, self.send_owed
+        dependencies = {
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "sessions": Provide(lambda: sessions, sync_to_thread=False),
             "validator": Provide(lambda: validator, sync_to_thread=False),
@@ -108,9 +109,43 @@ def create_app(
             "sync_sessions": Provide(lambda: sync_sessions, sync_to_thread=False),
             "session": Provide(provide_session),
             "principal": Provide(provide_principal),
-        },
+        }
+        api = Router(
+            path=settings.api_prefix,
+            route_handlers=[
+                index.index,
+                index.blacklist,
+                *definitions.ROUTES,
+                *workflows.ROUTES,
+                *workflow_events.ROUTES,
+                *jobs.ROUTES,
+                *statistics.ROUTES,
+                *workers.ROUTES,
+                docs_router(settings),
+            ],
+            guards=[authorization_guard(settings)],
+            dependencies=dependencies,
+            exception_handlers=EXCEPTION_HANDLERS,
+        )
+        session_route = Router(
+            path=settings.sessions_path,
+            route_handlers=[index.create_session],
+            dependencies=dependencies,
+            exception_handlers=EXCEPTION_HANDLERS,
+        )
+        app_config.route_handlers.extend([api, session_route])
+        app_config.lifespan.append(lifespan)
+        return app_config
+
+
+def create_app(
+    settings: Settings, launcher: Launcher = default_launcher, send_owed: OwedSender = default_owed_sender
+) -> Litestar:
+    """StepFlow on its own (``stepflow serve``): the plugin, the OpenAPI document and docs,
+    and the original's bodies for unknown routes."""
+    return Litestar(
+        plugins=[StepFlow(settings, launcher, send_owed)],
         exception_handlers=EXCEPTION_HANDLERS,
-        lifespan=[lifespan],
         openapi_config=openapi_config(settings),
         logging_config=None,
     )
