@@ -11,6 +11,7 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
 from sqlalchemy import ColumnElement, func, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stepflow.api.definitions.service import load_definitions
@@ -142,7 +143,7 @@ async def list_definitions(
         latest = (
             select(WorkflowDefinition.id)
             .where(*conditions)
-            .distinct(WorkflowDefinition.identifier)
+            .ext(distinct_on(WorkflowDefinition.identifier))
             .order_by(WorkflowDefinition.identifier, *VERSION_ORDER)
         )
         conditions = [WorkflowDefinition.id.in_(latest)]

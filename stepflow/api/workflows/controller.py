@@ -81,7 +81,7 @@ async def list_workflows(
     version_major: OptionalBigInt = None,
     version_minor: OptionalBigInt = None,
     version_micro: OptionalBigInt = None,
-    is_live: bool | None = None,
+    is_live: Annotated[bool | None, Parameter(description="`true` for live workflows, `false` for file ones.")] = None,
     mode: Annotated[
         list[str] | None, Parameter(description=f"`live` and/or `file` (both = no filter). {LIST_FORMS}")
     ] = None,
