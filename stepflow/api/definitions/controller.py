@@ -25,54 +25,37 @@ from stepflow.security import Principal, has_right
 from stepflow.settings import Settings
 
 
-def full_view(definition: WorkflowDefinition) -> dict[str, Any]:
-    """api.md §8.6 "full" (the list's default): no ``steps`` nor ``rights``."""
+def simple_view(definition: WorkflowDefinition) -> dict[str, Any]:
+    """api.md §8.6 "simple" (``mode=simple``): what every definition view starts with."""
     return {
-        "schema_version": definition.schema_version,
         "id": definition.id,
         "identifier": definition.identifier,
-        "label": definition.label,
-        "icon": definition.icon,
         "is_live": definition.is_live,
+        "label": definition.label,
         "version_major": definition.version_major,
         "version_minor": definition.version_minor,
         "version_micro": definition.version_micro,
+    }
+
+
+def _described(definition: WorkflowDefinition) -> dict[str, Any]:
+    return {
+        **simple_view(definition),
+        "icon": definition.icon,
         "tags": definition.tags,
         "start_parameters": definition.start_parameters,
         "parameters": definition.parameters,
     }
 
 
-def simple_view(definition: WorkflowDefinition) -> dict[str, Any]:
-    """api.md §8.6 "simple" (``mode=simple``)."""
-    return {
-        "id": definition.id,
-        "identifier": definition.identifier,
-        "is_live": definition.is_live,
-        "label": definition.label,
-        "version_major": definition.version_major,
-        "version_minor": definition.version_minor,
-        "version_micro": definition.version_micro,
-    }
+def full_view(definition: WorkflowDefinition) -> dict[str, Any]:
+    """api.md §8.6 "full" (the list's default): no ``steps`` nor ``rights``."""
+    return {**_described(definition), "schema_version": definition.schema_version}
 
 
 def with_steps_view(definition: WorkflowDefinition) -> dict[str, Any]:
     """api.md §8.6 "with_steps" (no ``schema_version`` nor ``rights``, as the original)."""
-    return {
-        "id": definition.id,
-        "identifier": definition.identifier,
-        "is_live": definition.is_live,
-        "label": definition.label,
-        "icon": definition.icon,
-        "version_major": definition.version_major,
-        "version_minor": definition.version_minor,
-        "version_micro": definition.version_micro,
-        "tags": definition.tags,
-        "start_parameters": definition.start_parameters,
-        "parameters": definition.parameters,
-        "steps": definition.steps,
-        "created_at": naive(definition.inserted_at),
-    }
+    return {**_described(definition), "steps": definition.steps, "created_at": naive(definition.inserted_at)}
 
 
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
