@@ -49,7 +49,9 @@ def bridge(settings: Settings, args: argparse.Namespace) -> None:
     from stepflow.actors.job_messages import bridge_handlers
     from stepflow.wire.bridge import Bridge
 
-    consumer = Bridge(settings.amqp_url, bridge_handlers(), runtime.dead_letter_publisher())
+    consumer = Bridge(
+        settings.amqp_url, bridge_handlers(), runtime.dead_letter_publisher(), actors_url=settings.actors_amqp_url
+    )
     _on_term(consumer.stop)
     consumer.run()
 

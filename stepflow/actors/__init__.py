@@ -16,6 +16,15 @@ from stepflow.actors.job_messages import (  # noqa: E402  (actors bind to the br
     job_stopped,
 )
 from stepflow.actors.notifications import run_notification  # noqa: E402
+from stepflow.actors.worker_messages import (  # noqa: E402
+    worker_created,
+    worker_discovery,
+    worker_initialized,
+    worker_started,
+    worker_status,
+    worker_terminated,
+    worker_updated,
+)
 from stepflow.actors.workflows import launch_workflow  # noqa: E402
 
 __all__ = [
@@ -27,4 +36,11 @@ __all__ = [
     "job_stopped",
     "launch_workflow",
     "run_notification",
+    "worker_created",
+    "worker_discovery",
+    "worker_initialized",
+    "worker_started",
+    "worker_status",
+    "worker_terminated",
+    "worker_updated",
 ]

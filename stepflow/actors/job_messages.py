@@ -79,12 +79,16 @@ def job_queue_not_found(payload: dict[str, Any]) -> None:
         dead_letter(runtime.dead_letter_publisher(), msgspec.json.encode(payload), "unknown job", JOB_QUEUE_NOT_FOUND)
 
 
-def bridge_handlers() -> dict[str, Callable[[dict[str, Any]], Any]]:
-    """What the bridge hands each consumed queue's messages to: the actor of that name."""
+def bridge_handlers() -> dict[str, dramatiq.Actor[Any, Any]]:
+    """The actor the bridge hands each consumed queue's messages to (the job answers, the
+    worker events and the catch-all queues)."""
+    from stepflow.actors.worker_messages import worker_bridge_handlers
+
     return {
-        "job_completed": job_completed.send,
-        "job_error": job_error.send,
-        "job_progression": job_progression.send,
-        "job_stopped": job_stopped.send,
-        JOB_QUEUE_NOT_FOUND: job_queue_not_found.send,
+        "job_completed": job_completed,
+        "job_error": job_error,
+        "job_progression": job_progression,
+        "job_stopped": job_stopped,
+        JOB_QUEUE_NOT_FOUND: job_queue_not_found,
+        **worker_bridge_handlers(),
     }

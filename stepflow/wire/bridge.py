@@ -1,38 +1,90 @@
 """The bridge: consumes the workers' answers and hands each one to an actor.
 
-For every delivery: decode and validate (msgspec); hand the validated payload to the
-handler of its queue (an actor's ``send``, which waits for the broker's confirm); then ack.
+Each delivery is decoded and validated (msgspec). A valid one becomes a Dramatiq message for
+the actor of its queue (``dramatiq.Message(...).encode()``, persistent, published to the
+default exchange with the actor's queue as routing key, exactly what ``Actor.send`` would
+write). The deliveries that one read of the socket brings (up to ``PREFETCH``) are handed over
+as one pipelined batch through ``ConfirmingPublisher.publish_many``; once the broker has
+confirmed them, the worker messages are acked together (``multiple=True`` up to the last
+delivery tag when everything went through). No confirm is waited for per message.
+
 A message that can never succeed (undecodable, invalid, redelivered too often) goes to our
 dead-letter queue with the reason, then is acked; expected noise (a ``job_error`` without
-``job_id``) is acked with a log line; a transient failure (the actor queue unreachable) is
-rejected, which the original's queue arguments turn into a retry in 5 s.
+``job_id``) is acked with a log line; a hand-over the broker did not confirm (nacked,
+unroutable, the actor broker unreachable) is rejected, which the original's queue arguments
+turn into a retry in 5 s.
+
+The actor queues are declared on every new hand-over channel with the arguments Dramatiq's
+``RabbitmqBroker`` gives them (``declare_actor_queues``), so an actor process that has not
+started yet loses nothing; hand-overs are ``mandatory``, so a queue deleted later makes the
+message come back (rejected, retried) instead of vanishing.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
+import dramatiq
 import msgspec
 import pika
 import pika.exceptions
 import structlog
+from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL
+from dramatiq.common import dq_name, xq_name
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic, BasicProperties
 
 from stepflow.wire import messages
 from stepflow.wire.dead_letters import dead_letter
-from stepflow.wire.publisher import ConfirmingPublisher
+from stepflow.wire.publisher import ConfirmingPublisher, Outgoing
 from stepflow.wire.topology import JOB_ERROR, declare_bridge_topology
 
 log = structlog.get_logger(__name__)
 
-Handler = Callable[[dict[str, Any]], Any]
-
 MAX_REDELIVERIES = 10
-PREFETCH = 100
+PREFETCH = 500
 RECONNECT_DELAY = 2.0
+
+
+class ActorLike(Protocol):
+    """What the bridge needs of an actor: a Dramatiq ``Actor`` has all of it."""
+
+    actor_name: str
+    queue_name: str
+    broker: Any
+
+
+def as_actor(handler: Any) -> ActorLike:
+    """An actor, or an actor's bound ``send`` (the former ``bridge_handlers`` shape)."""
+    actor = getattr(handler, "__self__", handler)
+    if not (hasattr(actor, "actor_name") and hasattr(actor, "queue_name")):
+        raise TypeError(f"bridge handler {handler!r} is not a Dramatiq actor")
+    return actor
+
+
+def declare_actor_queues(channel: BlockingChannel, actors: Iterable[ActorLike]) -> None:
+    """Declare each actor's queue, delay queue and dead-letter queue as ``RabbitmqBroker`` does
+    (same names, durability and arguments, so either may declare first)."""
+    queues = {actor.queue_name: getattr(actor.broker, "max_priority", None) for actor in actors}
+    for name, max_priority in sorted(queues.items()):
+        arguments: dict[str, Any] = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": xq_name(name)}
+        if max_priority:
+            arguments["x-max-priority"] = max_priority
+        channel.queue_declare(name, durable=True, arguments=arguments)
+        channel.queue_declare(dq_name(name), durable=True, arguments=arguments)
+        channel.queue_declare(xq_name(name), durable=True, arguments={"x-message-ttl": DEAD_MESSAGE_TTL})
+
+
+def hand_over_message(actor: ActorLike, payload: dict[str, Any]) -> Outgoing:
+    """The Dramatiq message ``actor.send(payload)`` would publish, as a mandatory publish."""
+    message = dramatiq.Message(
+        queue_name=actor.queue_name, actor_name=actor.actor_name, args=(payload,), kwargs={}, options={}
+    )
+    properties = pika.BasicProperties(delivery_mode=2, message_id=message.message_id)
+    return Outgoing("", actor.queue_name, message.encode(), properties, mandatory=True)
 
 
 def death_count(properties: BasicProperties, queue: str) -> int:
@@ -41,59 +93,103 @@ def death_count(properties: BasicProperties, queue: str) -> int:
     return sum(int(death.get("count", 0)) for death in deaths if death.get("queue") == queue)
 
 
-class Bridge:
-    """Consumes ``handlers``' queues; one handler (an actor's ``send``) per queue."""
+@dataclass
+class _Delivery:
+    tag: int
+    queue: str
+    body: bytes
+    properties: BasicProperties
 
-    def __init__(self, url: str, handlers: Mapping[str, Handler], dead_letters: ConfirmingPublisher) -> None:
+
+class Bridge:
+    """Consumes ``handlers``' queues; each queue's messages go to one actor.
+
+    ``handlers`` maps a consumed queue to a Dramatiq actor (or its bound ``send``). Hand-overs
+    are published on ``actors_url`` (the actors' broker; default: ``url``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        handlers: Mapping[str, Any],
+        dead_letters: ConfirmingPublisher,
+        *,
+        actors_url: str | None = None,
+        hand_over: ConfirmingPublisher | None = None,
+    ) -> None:
         self._parameters = pika.URLParameters(url)
-        self._handlers = dict(handlers)
+        self._actors = {queue: as_actor(handler) for queue, handler in handlers.items()}
         self._dead_letters = dead_letters
+        actors = list(self._actors.values())
+        self._hand_over = hand_over or ConfirmingPublisher(
+            actors_url or url, declare=lambda channel: declare_actor_queues(channel, actors)
+        )
         self._connection: pika.BlockingConnection | None = None
         self._stopping = False
         self._consumer_queues: dict[str, str] = {}
+        self._batch: list[_Delivery] = []
 
-    def handle(self, queue: str, body: bytes, properties: BasicProperties) -> bool:
-        """Decide one delivery; True = ack, False = reject (retry in 5 s)."""
+    def prepare(self, queue: str, body: bytes, properties: BasicProperties) -> Outgoing | None:
+        """Decide one delivery: the hand-over to publish, or None to ack it right away."""
         try:
             message = messages.decode(queue, body)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
             dead_letter(self._dead_letters, body, f"invalid message: {error}", queue)
-            return True
+            return None
         if queue == JOB_ERROR and getattr(message, "job_id", None) is None:
             log.info("job_error without job_id acked", queue=queue, body=body[:500].decode(errors="replace"))
-            return True
+            return None
         if death_count(properties, queue) > MAX_REDELIVERIES:
             dead_letter(self._dead_letters, body, f"redelivered more than {MAX_REDELIVERIES} times", queue)
-            return True
-        try:
-            self._handlers[queue](msgspec.to_builtins(message))
-        except Exception as error:  # the actor broker is unreachable: retry the message later
-            log.warning("handing over failed, retrying in 5 s", queue=queue, error=str(error))
-            return False
-        return True
+            return None
+        return hand_over_message(self._actors[queue], msgspec.to_builtins(message))
+
+    def settle(self, channel: BlockingChannel, batch: list[_Delivery]) -> None:
+        """Hand ``batch`` over (one pipelined publish), then ack or reject every delivery."""
+        outgoing: list[Outgoing] = []
+        handed: list[int] = []  # indices in ``batch`` of the deliveries handed over
+        for index, delivery in enumerate(batch):
+            message = self.prepare(delivery.queue, delivery.body, delivery.properties)
+            if message is not None:
+                outgoing.append(message)
+                handed.append(index)
+        accepted = [True] * len(batch)
+        for index, confirmed in zip(handed, self._hand_over.publish_many(outgoing), strict=True):
+            accepted[index] = confirmed
+        if all(accepted):
+            channel.basic_ack(batch[-1].tag, multiple=True)
+            return
+        for delivery, ok in zip(batch, accepted, strict=True):
+            if ok:
+                channel.basic_ack(delivery.tag)
+            else:
+                log.warning("handing over failed, retrying in 5 s", queue=delivery.queue)
+                channel.basic_reject(delivery.tag, requeue=False)
 
     def _on_delivery(
         self, channel: BlockingChannel, method: Basic.Deliver, properties: BasicProperties, body: bytes
     ) -> None:
         queue = self._consumer_queues[method.consumer_tag]
-        if self.handle(queue, body, properties):
-            channel.basic_ack(method.delivery_tag)
-        else:
-            channel.basic_reject(method.delivery_tag, requeue=False)
+        self._batch.append(_Delivery(method.delivery_tag, queue, body, properties))
 
     def run_once(self) -> None:
         """Connect, declare, consume until the connection drops or ``stop`` is called."""
+        self._batch = []
         self._connection = pika.BlockingConnection(self._parameters)
         channel = self._connection.channel()
         declare_bridge_topology(channel)
         channel.basic_qos(prefetch_count=PREFETCH)
+        self._hand_over.connect()  # declares the actor queues before anything is consumed
         self._consumer_queues = {}
-        for queue in self._handlers:
+        for queue in self._actors:
             tag = channel.basic_consume(queue, self._on_delivery)
             self._consumer_queues[tag] = queue
-        log.info("bridge consuming", queues=sorted(self._handlers))
+        log.info("bridge consuming", queues=sorted(self._actors))
         while not self._stopping:
             self._connection.process_data_events(time_limit=1)
+            if self._batch:
+                batch, self._batch = self._batch, []
+                self.settle(channel, batch)
         self._connection.close()
 
     def run(self) -> None:
@@ -104,6 +200,7 @@ class Bridge:
             except (pika.exceptions.AMQPError, OSError) as error:
                 log.warning("bridge connection lost, reconnecting", error=str(error))
                 time.sleep(RECONNECT_DELAY)
+        self._hand_over.close()
 
     def stop(self) -> None:
         self._stopping = True

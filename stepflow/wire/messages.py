@@ -87,16 +87,80 @@ class JobOrder(msgspec.Struct):
     parameters: list[dict[str, Any]] = []
 
 
-MESSAGE_TYPES: dict[str, type[msgspec.Struct]] = {
+class WorkerDescription(msgspec.Struct):
+    """What a worker says it is (§3): ``worker_discovery``, ``worker_created`` and
+    ``worker_terminated`` bodies. SDK 2.x sends no ``short_description``; ``parameters`` is a
+    JSON Schema (SDK 1.x/2.x) or the old list of parameter descriptions. ``system_info`` is kept
+    (older SDKs identify themselves by its ``docker_container_id``)."""
+
+    queue_name: str
+    label: str
+    version: str
+    description: str
+    short_description: str | None = None
+    parameters: Any = None
+    sdk_version: str | None = None
+    instance_id: str | None = None
+    direct_messaging_queue_name: str | None = None
+    name: str | None = None
+    license: str | None = None
+    system_info: dict[str, Any] | None = None
+
+
+class WorkerState(msgspec.Struct):
+    """The ``worker`` of a ``worker_status``: a description plus ``activity``, every field
+    optional (an older SDK sends little more than ``system_info.docker_container_id``)."""
+
+    activity: str | None = None
+    instance_id: str | None = None
+    queue_name: str | None = None
+    label: str | None = None
+    version: str | None = None
+    description: str | None = None
+    short_description: str | None = None
+    direct_messaging_queue_name: str | None = None
+    sdk_version: str | None = None
+    system_info: dict[str, Any] | None = None
+
+
+class WorkerStatusMessage(msgspec.Struct):
+    """``worker_status``: ``{"type": "status", "job": null | {...}, "worker": {...}}``."""
+
+    worker: WorkerState
+    type: str = "status"
+    job: dict[str, Any] | None = None
+
+
+class WorkerJobStatus(msgspec.Struct):
+    """``worker_initialized`` / ``worker_started`` / ``worker_updated``: a live job's state
+    (``ready_to_start``, ``processing``…)."""
+
+    job_id: JobId
+    status: str
+
+
+UNROUTABLE = Any
+"""Anything nobody was bound for: any JSON, logged as it came."""
+
+MESSAGE_TYPES: dict[str, Any] = {
     "job_completed": JobCompleted,
     "job_error": JobError,
     "job_progression": JobProgression,
     "job_stopped": JobStopped,
     "job_queue_not_found": JobOrder,
+    "worker_discovery": WorkerDescription,
+    "worker_created": WorkerDescription,
+    "worker_terminated": WorkerDescription,
+    "worker_status": WorkerStatusMessage,
+    "worker_initialized": WorkerJobStatus,
+    "worker_started": WorkerJobStatus,
+    "worker_updated": WorkerJobStatus,
+    "job_response_not_found": UNROUTABLE,
+    "worker_response_not_found": UNROUTABLE,
 }
 """Queue name → the type its bodies decode into."""
 
 
-def decode(queue: str, body: bytes) -> msgspec.Struct:
+def decode(queue: str, body: bytes) -> Any:
     """Decode and validate one body; raises ``msgspec.DecodeError``/``ValidationError``."""
     return msgspec.json.decode(body, type=MESSAGE_TYPES[queue])

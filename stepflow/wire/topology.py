@@ -15,6 +15,9 @@ DIRECT_MESSAGING = "direct_messaging"
 JOB_QUEUE_NOT_FOUND = "job_queue_not_found"
 JOB_RESPONSE = "job_response"
 JOB_RESPONSE_DELAYED = "job_response_delayed"
+JOB_RESPONSE_NOT_FOUND = "job_response_not_found"
+WORKER_RESPONSE = "worker_response"
+WORKER_RESPONSE_NOT_FOUND = "worker_response_not_found"
 DEAD_LETTERS = "stepflow.dead_letters"
 
 JOB_COMPLETED = "job_completed"
@@ -24,6 +27,30 @@ JOB_STOPPED = "job_stopped"
 
 JOB_RESPONSE_QUEUES = (JOB_COMPLETED, JOB_ERROR, JOB_PROGRESSION, JOB_STOPPED)
 """Worker answers, bound on ``job_response`` with routing key = queue name."""
+
+WORKER_CREATED = "worker_created"
+WORKER_DISCOVERY = "worker_discovery"
+WORKER_INITIALIZED = "worker_initialized"
+WORKER_STARTED = "worker_started"
+WORKER_STATUS = "worker_status"
+WORKER_TERMINATED = "worker_terminated"
+WORKER_UPDATED = "worker_updated"
+
+WORKER_RESPONSE_QUEUES = (
+    WORKER_CREATED,
+    WORKER_DISCOVERY,
+    WORKER_INITIALIZED,
+    WORKER_STARTED,
+    WORKER_STATUS,
+    WORKER_TERMINATED,
+    WORKER_UPDATED,
+)
+"""Worker events, bound on ``worker_response`` with routing key = queue name;
+``worker_discovery`` is also bound on ``job_response``, where SDK 2.x publishes it."""
+
+CATCH_ALL_QUEUES = (JOB_RESPONSE_NOT_FOUND, WORKER_RESPONSE_NOT_FOUND)
+"""What nobody is bound for on ``job_response`` / ``worker_response`` (their alternate
+exchanges, which the original names but never declares, so it dropped that traffic)."""
 
 RETRY_DELAY_MS = 5000
 
@@ -69,13 +96,30 @@ def declare_consumer_queue(channel: BlockingChannel, queue: str) -> None:
     )
 
 
+def declare_catch_all(channel: BlockingChannel, name: str) -> None:
+    """A fanout exchange and a durable queue of the same ``name``, bound together: the
+    alternate exchange of a topic exchange, so its unroutable messages are kept. The queue has
+    the original's (lack of) arguments: the SDK declares ``worker_response_not_found`` too."""
+    channel.exchange_declare(name, exchange_type="fanout", durable=True)
+    channel.queue_declare(name, durable=True)
+    channel.queue_bind(name, name, routing_key="")
+
+
 def declare_bridge_topology(channel: BlockingChannel) -> None:
     """Everything the bridge consumes, the retry loop and our dead-letter queue."""
+    for catch_all in CATCH_ALL_QUEUES:
+        declare_catch_all(channel, catch_all)
     channel.exchange_declare(
         JOB_RESPONSE,
         exchange_type="topic",
         durable=True,
-        arguments={"alternate-exchange": "job_response_not_found"},
+        arguments={"alternate-exchange": JOB_RESPONSE_NOT_FOUND},
+    )
+    channel.exchange_declare(
+        WORKER_RESPONSE,
+        exchange_type="topic",
+        durable=True,
+        arguments={"alternate-exchange": WORKER_RESPONSE_NOT_FOUND},
     )
     channel.exchange_declare(JOB_RESPONSE_DELAYED, exchange_type="fanout", durable=True)
     channel.queue_declare(
@@ -87,5 +131,9 @@ def declare_bridge_topology(channel: BlockingChannel) -> None:
     for queue in JOB_RESPONSE_QUEUES:
         declare_consumer_queue(channel, queue)
         channel.queue_bind(queue, JOB_RESPONSE, routing_key=queue)
+    for queue in WORKER_RESPONSE_QUEUES:
+        declare_consumer_queue(channel, queue)
+        channel.queue_bind(queue, WORKER_RESPONSE, routing_key=queue)
+    channel.queue_bind(WORKER_DISCOVERY, JOB_RESPONSE, routing_key=WORKER_DISCOVERY)
     declare_job_submit(channel)
     channel.queue_declare(DEAD_LETTERS, durable=True)

@@ -1,14 +1,19 @@
-"""The bridge on a real broker: validation, hand-over, dead letters, expected noise, retries."""
+"""The bridge on a real broker: validation, hand-over in Dramatiq format with batched acks,
+dead letters, expected noise, retries."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import dramatiq
 import pika
 import pytest
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from stepflow.wire.bridge import Bridge
 from stepflow.wire.dead_letters import declare_dead_letters
@@ -16,39 +21,41 @@ from stepflow.wire.publisher import ConfirmingPublisher
 from stepflow.wire.topology import DEAD_LETTERS, JOB_RESPONSE, JOB_RESPONSE_DELAYED
 from tests.integration.broker import drain
 
+CONSUMED = ["job_completed", "job_error", "job_progression", "job_stopped", "job_queue_not_found"]
 
-class Recorder:
-    def __init__(self) -> None:
-        self.received: list[tuple[str, dict[str, Any]]] = []
-        self.fail = False
-        self.event = threading.Event()
 
-    def handler(self, queue: str) -> Any:
-        def handle(payload: dict[str, Any]) -> None:
-            if self.fail:
-                raise ConnectionError("actor broker unreachable")
-            self.received.append((queue, payload))
-            self.event.set()
+class Actors:
+    """One Dramatiq actor per consumed queue, all on a private queue nobody processes."""
 
-        return handle
+    def __init__(self, amqp_url: str) -> None:
+        self.broker = RabbitmqBroker(url=amqp_url)
+        self.queue = f"test.bridge.{uuid.uuid4().hex[:8]}"
+        self.actors = {
+            queue: dramatiq.actor(lambda payload: None, broker=self.broker, actor_name=queue, queue_name=self.queue)
+            for queue in CONSUMED
+        }
+        self.url = amqp_url
+
+    def received(self, expect: int, timeout: float = 10.0) -> list[dramatiq.Message[Any]]:
+        return [dramatiq.Message.decode(body) for _, body in drain(self.url, self.queue, timeout, expect)]
+
+    def close(self) -> None:
+        connection = pika.BlockingConnection(pika.URLParameters(self.url))
+        channel = connection.channel()
+        for name in (self.queue, f"{self.queue}.DQ", f"{self.queue}.XQ"):
+            channel.queue_delete(name)
+        connection.close()
+        self.broker.close()
 
 
 @pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
+def actors(amqp_url: str) -> Iterator[Actors]:
+    running = Actors(amqp_url)
+    yield running
+    running.close()
 
 
-@pytest.fixture
-def bridge(amqp_url: str, recorder: Recorder) -> Iterator[Bridge]:
-    queues = ["job_completed", "job_error", "job_progression", "job_stopped", "job_queue_not_found"]
-    running = Bridge(
-        amqp_url,
-        {queue: recorder.handler(queue) for queue in queues},
-        ConfirmingPublisher(amqp_url, declare=declare_dead_letters),
-    )
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    # Wait until the topology exists and the consumers are on.
+def wait_for_consumer(amqp_url: str) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
     for _ in range(100):
         channel = connection.channel()
@@ -59,18 +66,49 @@ def bridge(amqp_url: str, recorder: Recorder) -> Iterator[Bridge]:
             pass
         connection.sleep(0.05)
     connection.close()
-    yield running
-    running.stop()
-    thread.join(timeout=5)
 
 
-def publish(amqp_url: str, routing_key: str, body: bytes) -> None:
+@pytest.fixture
+def start_bridge(amqp_url: str, actors: Actors) -> Iterator[Callable[..., Bridge]]:
+    started: list[tuple[Bridge, threading.Thread]] = []
+
+    def start(**options: Any) -> Bridge:
+        running = Bridge(
+            amqp_url, actors.actors, ConfirmingPublisher(amqp_url, declare=declare_dead_letters), **options
+        )
+        thread = threading.Thread(target=running.run, daemon=True)
+        thread.start()
+        started.append((running, thread))
+        wait_for_consumer(amqp_url)
+        return running
+
+    yield start
+    for running, thread in started:
+        running.stop()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def bridge(start_bridge: Callable[..., Bridge]) -> Bridge:
+    return start_bridge()
+
+
+def publish(amqp_url: str, routing_key: str, *bodies: bytes) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    connection.channel().basic_publish(JOB_RESPONSE, routing_key, body, pika.BasicProperties(delivery_mode=2))
+    channel = connection.channel()
+    for body in bodies:
+        channel.basic_publish(JOB_RESPONSE, routing_key, body, pika.BasicProperties(delivery_mode=2))
     connection.close()
 
 
-def test_valid_messages_are_handed_over_validated(bridge: Bridge, recorder: Recorder, amqp_url: str) -> None:
+def ready_messages(amqp_url: str, queue: str) -> int:
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    count = connection.channel().queue_declare(queue, passive=True).method.message_count
+    connection.close()
+    return count
+
+
+def test_valid_messages_are_handed_over_in_dramatiq_format(bridge: Bridge, actors: Actors, amqp_url: str) -> None:
     body = {
         "job_id": 12,
         "status": "completed",
@@ -80,14 +118,42 @@ def test_valid_messages_are_handed_over_validated(bridge: Bridge, recorder: Reco
         "datetime": "2026-11-26T18:48:53.575131497Z",
     }
     publish(amqp_url, "job_completed", json.dumps(body).encode())
-    assert recorder.event.wait(10)
-    queue, payload = recorder.received[0]
-    assert queue == "job_completed"
+    (message,) = actors.received(expect=1)
+    assert message.actor_name == "job_completed" and message.queue_name == actors.queue
+    assert message.kwargs == {} and message.options == {}
+    (payload,) = message.args
     assert payload["job_id"] == 12 and payload["destination_paths"] == ["/out/a"]
     assert "cpu_time" not in payload, "only the fields StepFlow acts on are handed over"
 
 
-def test_invalid_messages_are_dead_lettered_with_the_reason(bridge: Bridge, recorder: Recorder, amqp_url: str) -> None:
+def test_the_actor_queues_are_declared_as_dramatiq_declares_them(bridge: Bridge, actors: Actors) -> None:
+    # Dramatiq's own declarations (same names, arguments) succeed on the queues the bridge made.
+    actors.broker.declare_queue(actors.queue, ensure=True)
+
+
+def test_many_messages_are_handed_over_in_batches_then_acked(
+    start_bridge: Callable[..., Bridge], actors: Actors, amqp_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    settle = Bridge.settle
+
+    def recording(self: Bridge, channel: Any, batch: list[Any]) -> None:
+        batches.append(len(batch))
+        settle(self, channel, batch)
+
+    monkeypatch.setattr(Bridge, "settle", recording)
+    running = start_bridge()
+    bodies = [json.dumps({"job_id": job_id, "status": "stopped"}).encode() for job_id in range(1, 401)]
+    publish(amqp_url, "job_stopped", *bodies)
+    received = actors.received(expect=400)
+    assert sorted(message.args[0]["job_id"] for message in received) == list(range(1, 401))
+    assert sum(batches) == 400 and max(batches) > 1, batches
+    running.stop()  # its connection closes within a second, which would requeue anything unacked
+    time.sleep(1.5)
+    assert ready_messages(amqp_url, "job_stopped") == 0
+
+
+def test_invalid_messages_are_dead_lettered_with_the_reason(bridge: Bridge, actors: Actors, amqp_url: str) -> None:
     publish(amqp_url, "job_progression", b"{not json")
     publish(amqp_url, "job_completed", json.dumps({"job_id": "twelve"}).encode())
     dead = drain(amqp_url, DEAD_LETTERS, expect=2, timeout=10)
@@ -97,21 +163,20 @@ def test_invalid_messages_are_dead_lettered_with_the_reason(bridge: Bridge, reco
     }
     assert set(reasons) == {"job_progression", "job_completed"}
     assert reasons["job_completed"].startswith("invalid message")
-    assert recorder.received == []
+    assert actors.received(expect=1, timeout=0.5) == []
 
 
-def test_job_error_without_job_id_is_acked_as_noise(bridge: Bridge, recorder: Recorder, amqp_url: str) -> None:
+def test_job_error_without_job_id_is_acked_as_noise(bridge: Bridge, actors: Actors, amqp_url: str) -> None:
     publish(amqp_url, "job_error", json.dumps({"message": "missing field `type`", "status": "error"}).encode())
     publish(amqp_url, "job_error", json.dumps({"job_id": 3, "status": "error", "parameters": []}).encode())
-    assert recorder.event.wait(10)
-    assert [payload["job_id"] for _, payload in recorder.received] == [3]
+    received = actors.received(expect=1)
+    assert [message.args[0]["job_id"] for message in received] == [3]
     assert drain(amqp_url, DEAD_LETTERS, expect=1, timeout=0.5) == []
 
 
-def test_a_failed_hand_over_is_rejected_into_the_retry_loop(bridge: Bridge, recorder: Recorder, amqp_url: str) -> None:
-    recorder.fail = True
+def test_a_failed_hand_over_is_rejected_into_the_retry_loop(start_bridge: Callable[..., Bridge], amqp_url: str) -> None:
+    start_bridge(actors_url="amqp://guest:guest@127.0.0.1:1/%2F")  # the actors' broker is unreachable
     publish(amqp_url, "job_stopped", json.dumps({"job_id": 5, "status": "stopped"}).encode())
     # Rejected messages wait 5 s in job_response_delayed; take it out before it comes back.
     (delayed,) = drain(amqp_url, JOB_RESPONSE_DELAYED, expect=1, timeout=4)
     assert json.loads(delayed[1]) == {"job_id": 5, "status": "stopped"}
-    assert recorder.received == []

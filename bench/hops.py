@@ -1,0 +1,280 @@
+"""Job hops per second: a bare pika loop against StepFlow's path (DESIGN.md, "Speed").
+
+A hop = a worker's completion consumed, one PostgreSQL transaction committed, the next job
+order published (and confirmed). A fake worker (a subprocess) answers every order at once
+with a ``job_completed``; ``--chains`` chains run concurrently.
+
+(a) bare loop, asynchronous publisher confirms, completions acked after their order's confirm
+(b) bare loop, one synchronous confirm per publish
+(c) StepFlow: ``stepflow bridge`` + ``stepflow actors`` (1 process × 4 threads) + ``serve``
+    (to launch), ``--chains`` workflows of ``--steps`` chained steps; the rate is taken while
+    10 %..90 % of the jobs complete.
+
+    .venv/bin/python bench/hops.py --chains 50 --hops 4000 --steps 40
+
+It creates its own database and vhost and removes them at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pika
+import psycopg
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from stepflow.migrate import upgrade  # noqa: E402
+from stepflow.wire.topology import JOB_RESPONSE, declare_bridge_topology, declare_job_submit  # noqa: E402
+from tests.e2e.processes import StepFlowProcesses, free_port  # noqa: E402
+from tests.support import definition, source_paths, step, write_definitions  # noqa: E402
+
+WORKER_QUEUE = "job_bench"
+BARE_ORDERS = "bench_orders"
+BARE_COMPLETED = "bench_completed"
+
+
+def fake_worker(url: str, queue: str, exchange: str, routing_key: str) -> None:
+    """Answer every order on ``queue`` at once with a ``job_completed``."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    channel.basic_qos(prefetch_count=200)
+    properties = pika.BasicProperties(delivery_mode=2)
+
+    def answer(channel: Any, method: Any, _properties: Any, body: bytes) -> None:
+        job_id = json.loads(body)["job_id"]
+        completion = {"job_id": job_id, "status": "completed", "destination_paths": ["/bench/out"], "parameters": []}
+        channel.basic_publish(exchange, routing_key, json.dumps(completion).encode(), properties)
+        channel.basic_ack(method.delivery_tag)
+
+    channel.basic_consume(queue, answer)
+    channel.start_consuming()
+
+
+def start_worker(url: str, queue: str, exchange: str, routing_key: str) -> multiprocessing.Process:
+    process = multiprocessing.Process(target=fake_worker, args=(url, queue, exchange, routing_key), daemon=True)
+    process.start()
+    return process
+
+
+def bare_setup(url: str, dsn: str, chains: int) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    for queue in (BARE_ORDERS, BARE_COMPLETED):
+        channel.queue_declare(queue, durable=True)
+        channel.queue_purge(queue)
+    with psycopg.connect(dsn, autocommit=True) as db:
+        db.execute("DROP TABLE IF EXISTS bench_jobs")
+        db.execute("CREATE TABLE bench_jobs (id serial PRIMARY KEY, chain int, state text, updated_at timestamptz)")
+        for chain in range(chains):
+            job_id = db.execute("INSERT INTO bench_jobs (chain, state) VALUES (%s, 'queued') RETURNING id", (chain,))
+            body = json.dumps({"job_id": job_id.fetchone()[0], "parameters": []}).encode()
+            channel.basic_publish("", BARE_ORDERS, body, pika.BasicProperties(delivery_mode=2))
+    connection.close()
+
+
+def hop(db: psycopg.Connection[Any], body: bytes) -> bytes:
+    """One transaction: complete the job, insert the next one; returns the next order."""
+    job_id = json.loads(body)["job_id"]
+    with db.transaction():
+        chain = db.execute(
+            "UPDATE bench_jobs SET state = 'completed', updated_at = now() WHERE id = %s RETURNING chain", (job_id,)
+        ).fetchone()[0]
+        next_id = db.execute(
+            "INSERT INTO bench_jobs (chain, state) VALUES (%s, 'queued') RETURNING id", (chain,)
+        ).fetchone()[0]
+    return json.dumps({"job_id": next_id, "parameters": []}).encode()
+
+
+def bare_async(url: str, dsn: str, chains: int, hops: int) -> float:
+    """(a) SelectConnection, confirms handled as they come, completions acked after them."""
+    bare_setup(url, dsn, chains)
+    worker = start_worker(url, BARE_ORDERS, "", BARE_COMPLETED)
+    db = psycopg.connect(dsn)
+    state: dict[str, Any] = {"done": 0, "published": 0, "pending": [], "confirmed": set(), "start": None}
+    properties = pika.BasicProperties(delivery_mode=2)
+
+    def on_message(channel: Any, method: Any, _properties: Any, body: bytes) -> None:
+        if state["start"] is None:
+            state["start"] = time.perf_counter()
+        order = hop(db, body)
+        channel.basic_publish("", BARE_ORDERS, order, properties)
+        state["published"] += 1
+        state["pending"].append((state["published"], method.delivery_tag))
+        state["done"] += 1
+        if state["done"] == hops:
+            state["elapsed"] = time.perf_counter() - state["start"]
+            channel.connection.close()
+
+    def on_confirm(frame: Any) -> None:
+        method = frame.method
+        pending = state["pending"]
+        if method.multiple:
+            state["confirmed"].update(tag for tag, _ in pending if tag <= method.delivery_tag)
+        else:
+            state["confirmed"].add(method.delivery_tag)
+        last = None
+        while pending and pending[0][0] in state["confirmed"]:
+            tag, last = pending.pop(0)
+            state["confirmed"].discard(tag)
+        if last is not None and frame.channel_number and channel_holder:
+            channel_holder[0].basic_ack(last, multiple=True)
+
+    channel_holder: list[Any] = []
+
+    def on_channel(channel: Any) -> None:
+        channel_holder.append(channel)
+        channel.basic_qos(prefetch_count=500)
+        channel.confirm_delivery(on_confirm)
+        channel.basic_consume(BARE_COMPLETED, on_message)
+
+    connection = pika.SelectConnection(
+        pika.URLParameters(url),
+        on_open_callback=lambda connection: connection.channel(on_open_callback=on_channel),
+        on_close_callback=lambda connection, _reason: connection.ioloop.stop(),
+    )
+    connection.ioloop.start()
+    worker.terminate()
+    db.close()
+    return hops / state["elapsed"]
+
+
+def bare_sync(url: str, dsn: str, chains: int, hops: int) -> float:
+    """(b) BlockingConnection, one synchronous confirm per publish, then the ack."""
+    bare_setup(url, dsn, chains)
+    worker = start_worker(url, BARE_ORDERS, "", BARE_COMPLETED)
+    db = psycopg.connect(dsn)
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    channel.confirm_delivery()
+    channel.basic_qos(prefetch_count=500)
+    state: dict[str, Any] = {"done": 0, "start": None}
+    properties = pika.BasicProperties(delivery_mode=2)
+
+    def on_message(channel: Any, method: Any, _properties: Any, body: bytes) -> None:
+        if state["start"] is None:
+            state["start"] = time.perf_counter()
+        channel.basic_publish("", BARE_ORDERS, hop(db, body), properties)
+        channel.basic_ack(method.delivery_tag)
+        state["done"] += 1
+        if state["done"] == hops:
+            state["elapsed"] = time.perf_counter() - state["start"]
+            channel.stop_consuming()
+
+    channel.basic_consume(BARE_COMPLETED, on_message)
+    channel.start_consuming()
+    connection.close()
+    worker.terminate()
+    db.close()
+    return hops / state["elapsed"]
+
+
+def stepflow_path(url: str, database_url: str, folder: Path, chains: int, steps: int) -> dict[str, Any]:
+    """(c) the real processes; a chain workflow per ``chains``, one hop per step."""
+    steps_list = [step(0, WORKER_QUEUE, [source_paths("/bench/in.txt")])] + [
+        step(index, WORKER_QUEUE, [], parent_ids=[index - 1]) for index in range(1, steps)
+    ]
+    write_definitions(folder / "definitions", definition("hops", steps_list))
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    declare_job_submit(channel)
+    declare_bridge_topology(channel)
+    channel.queue_declare(WORKER_QUEUE, durable=True, arguments={"x-max-priority": 100})
+    channel.queue_bind(WORKER_QUEUE, "job_submit", routing_key=WORKER_QUEUE)
+    connection.close()
+    processes = StepFlowProcesses(
+        {
+            "PATH": os.environ["PATH"],
+            "DATABASE_URL": database_url,
+            "AMQP_URL": url,
+            "PORT": str(free_port()),
+            "STEPFLOW_WORKFLOW_DEFINITIONS": str(folder / "definitions"),
+            "STEPFLOW_WORKERS_WORK_DIRECTORY": str(folder),
+            "STEPFLOW_AUTH_ANONYMOUS": "true",
+            "STEPFLOW_AUTH_ANONYMOUS_GROUPS": "administrator",
+            "STEPFLOW_SESSION_SECRET": "bench",
+            "STEPFLOW_LOG_LEVEL": "warning",
+        },
+        folder,
+    )
+    worker = None
+    engine = create_engine(database_url)
+    try:
+        processes.start("serve", "actors", "bridge")
+        worker = start_worker(url, WORKER_QUEUE, JOB_RESPONSE, "job_completed")
+        api = f"http://127.0.0.1:{processes.port}/api/step_flow"
+        for _ in range(chains):
+            body = {"workflow_identifier": "hops", "reference": "bench", "parameters": {}}
+            response = httpx.post(f"{api}/workflows", json=body, timeout=30)
+            if response.status_code != 201:
+                raise SystemExit(f"launch failed: {response.status_code} {response.text}\n{processes.tails()}")
+        total = chains * steps
+        marks: dict[str, float] = {}
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            with engine.connect() as db:
+                done = db.execute(text("SELECT count(*) FROM jobs WHERE state = 'completed'")).scalar_one()
+            now = time.perf_counter()
+            if done >= total * 0.1 and "low" not in marks:
+                marks["low"], marks["low_count"] = now, done
+            if done >= total * 0.9:
+                marks["high"], marks["high_count"] = now, done
+                break
+            time.sleep(0.05)
+        else:
+            raise SystemExit(f"did not finish:\n{processes.tails()}")
+        rate = (marks["high_count"] - marks["low_count"]) / (marks["high"] - marks["low"])
+        return {"hops_per_second": rate, "jobs": total}
+    finally:
+        if worker is not None:
+            worker.terminate()
+        processes.stop()
+        engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chains", type=int, default=50, help="concurrent chains / workflows")
+    parser.add_argument("--hops", type=int, default=4000, help="hops measured in (a) and (b)")
+    parser.add_argument("--steps", type=int, default=40, help="steps per workflow in (c)")
+    options = parser.parse_args()
+
+    name = f"stepflow_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True)
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"], check=True)
+    database_url = f"postgresql+psycopg://postgres@127.0.0.1/{name}"
+    dsn = f"postgresql://postgres@127.0.0.1/{name}"
+    url = f"amqp://guest:guest@127.0.0.1:5672/{name}"
+    try:
+        upgrade(database_url)
+        bare = bare_async(url, dsn, options.chains, options.hops)
+        print(f"(a) bare loop, asynchronous confirms: {bare:7.1f} hops/s")
+        sync = bare_sync(url, dsn, options.chains, options.hops)
+        print(f"(b) bare loop, synchronous confirms:  {sync:7.1f} hops/s  ({sync / bare:.2f} × a)")
+        with tempfile.TemporaryDirectory() as folder:
+            result = stepflow_path(url, database_url, Path(folder), options.chains, options.steps)
+        rate = result["hops_per_second"]
+        print(f"(c) StepFlow bridge → actors → order: {rate:7.1f} hops/s  ({rate / bare:.2f} × a)")
+    finally:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], check=False)
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":
+    main()
