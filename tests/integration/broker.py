@@ -55,3 +55,12 @@ def drain(url: str, queue: str, timeout: float = 5.0, expect: int = 1) -> list[t
         found.append((properties, body))
     connection.close()
     return found
+
+
+def delete_actor_queues(url: str, queue: str) -> None:
+    """Remove a test's Dramatiq queue and its delay and dead-letter queues."""
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+        channel.queue_delete(name)
+    connection.close()

@@ -19,7 +19,7 @@ from stepflow.wire.bridge import Bridge
 from stepflow.wire.dead_letters import declare_dead_letters
 from stepflow.wire.publisher import ConfirmingPublisher
 from stepflow.wire.topology import DEAD_LETTERS, JOB_RESPONSE, JOB_RESPONSE_DELAYED
-from tests.integration.broker import drain
+from tests.integration.broker import delete_actor_queues, drain
 
 CONSUMED = ["job_completed", "job_error", "job_progression", "job_stopped", "job_queue_not_found"]
 
@@ -40,11 +40,7 @@ class Actors:
         return [dramatiq.Message.decode(body) for _, body in drain(self.url, self.queue, timeout, expect)]
 
     def close(self) -> None:
-        connection = pika.BlockingConnection(pika.URLParameters(self.url))
-        channel = connection.channel()
-        for name in (self.queue, f"{self.queue}.DQ", f"{self.queue}.XQ"):
-            channel.queue_delete(name)
-        connection.close()
+        delete_actor_queues(self.url, self.queue)
         self.broker.close()
 
 

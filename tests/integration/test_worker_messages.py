@@ -37,7 +37,7 @@ from stepflow.wire.topology import (
     WORKER_RESPONSE_QUEUES,
     declare_bridge_topology,
 )
-from tests.integration.broker import drain
+from tests.integration.broker import delete_actor_queues, drain
 
 PREFIX = "/api/step_flow"
 INSTANCE_ID = "64955099-d784-456d-8c63-18b2348a3d48"
@@ -186,11 +186,7 @@ class Handled:
     def close(self) -> None:
         self.stopping = True
         self.thread.join(timeout=5)
-        connection = pika.BlockingConnection(pika.URLParameters(self.url))
-        channel = connection.channel()
-        for name in (self.queue, f"{self.queue}.DQ", f"{self.queue}.XQ"):
-            channel.queue_delete(name)
-        connection.close()
+        delete_actor_queues(self.url, self.queue)
         self.broker.close()
 
 
