@@ -58,7 +58,11 @@ def bridge(settings: Settings, args: argparse.Namespace) -> None:
 
 def clock(settings: Settings, args: argparse.Namespace) -> None:
     from stepflow.actors import launch_workflow, runtime
-    from stepflow.clock import Clock
+    from stepflow.clock import Clock, Periodic
+    from stepflow.wire.direct_messaging import publish_direct_message, status_request
+
+    def ask_workers_status() -> None:
+        publish_direct_message(runtime.order_publisher(), status_request())
 
     ticker = Clock(
         runtime.sessions(),
@@ -67,6 +71,7 @@ def clock(settings: Settings, args: argparse.Namespace) -> None:
         interval=settings.clock_interval,
         outbox_resend_after=settings.outbox_resend_after,
         dispatch_resend_after=settings.dispatch_resend_after,
+        periodic=[Periodic("workers status", settings.workers_status_interval, ask_workers_status)],
     )
     _on_term(ticker.stop)
     ticker.run()

@@ -3,13 +3,16 @@
 Singleton through a PostgreSQL advisory lock held on a dedicated connection: extra clocks
 idle until the holder dies. Each tick re-sends what a crash or a broker outage left behind:
 launch messages owed by the web (outbox), direct messages to workers (outbox), and job
-orders or notification runs never confirmed.
+orders or notification runs never confirmed; then it runs the periodic tasks that are due
+(the workers' status broadcast).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +31,17 @@ LAUNCH_WORKFLOW = "launch_workflow"
 
 LaunchSender = Callable[[int], Any]
 OwedSender = Callable[[Owed], int]
+
+
+@dataclass
+class Periodic:
+    """Something the clock does every ``every`` seconds (checked at each tick), such as asking
+    every worker for its status."""
+
+    name: str
+    every: float
+    run: Callable[[], Any]
+    due: float = 0.0
 
 
 def try_singleton(connection: Connection) -> bool:
@@ -81,8 +95,10 @@ class Clock:
         interval: float,
         outbox_resend_after: float,
         dispatch_resend_after: float,
+        periodic: Sequence[Periodic] = (),
     ) -> None:
         self._sessions = sessions
+        self._periodic = list(periodic)
         self._launch = launch
         self._send = send
         self._interval = interval
@@ -100,7 +116,18 @@ class Clock:
         resent = self._send(owed)
         if relayed or resent:
             log.info("clock re-sent", launches=relayed, messages=resent)
+        self._run_due(time.monotonic())
         return relayed, resent
+
+    def _run_due(self, now: float) -> None:
+        for task in self._periodic:
+            if now < task.due:
+                continue
+            task.due = now + task.every
+            try:
+                task.run()
+            except Exception as error:  # the broker is down: try again next period
+                log.warning("periodic task failed", task=task.name, error=str(error))
 
     def run(self) -> None:
         """Tick every interval while holding the singleton lock; idle while another clock does."""

@@ -85,6 +85,7 @@ class Settings:
     dispatch_resend_after: float
     outbox_resend_after: float
     clock_interval: float
+    workers_status_interval: float
     log_level: str
 
     @property
@@ -451,5 +452,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         dispatch_resend_after=get("STEPFLOW_DISPATCH_RESEND_AFTER", "30", _positive_float),
         outbox_resend_after=get("STEPFLOW_OUTBOX_RESEND_AFTER", "10", _positive_float),
         clock_interval=get("STEPFLOW_CLOCK_INTERVAL", "5", _positive_float),
+        workers_status_interval=get("STEPFLOW_WORKERS_STATUS_INTERVAL", "10", _positive_float),
         log_level=(_env(env, "STEPFLOW_LOG_LEVEL") or "info").lower(),
     )

@@ -17,6 +17,11 @@ from stepflow.wire.publisher import ConfirmingPublisher
 from stepflow.wire.topology import DIRECT_MESSAGING
 
 
+def status_request() -> dict[str, Any]:
+    """Ask every worker for its status: each answers ``worker_status`` (mcai-protocol.md §5.2)."""
+    return {"headers": {"broadcast": "true"}, "body": {"type": "status"}}
+
+
 def add_to_black_list(job_id: int, queue: str) -> dict[str, Any]:
     """Cancel a job before it starts: the workers of ``queue`` drop it silently."""
     return {"headers": {"job_type": queue}, "body": {"type": "add_to_black_list", "job_id": job_id}}

@@ -94,6 +94,7 @@ def stepflow(
         "STEPFLOW_AUTH_USERS": json.dumps(users),
         "STEPFLOW_SESSION_SECRET": "e2e-secret",
         "STEPFLOW_CLOCK_INTERVAL": "0.5",
+        "STEPFLOW_WORKERS_STATUS_INTERVAL": "1",
         "STEPFLOW_OUTBOX_RESEND_AFTER": "2",
         "STEPFLOW_DISPATCH_RESEND_AFTER": "5",
         "STEPFLOW_LOG_LEVEL": "info",

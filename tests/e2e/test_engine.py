@@ -65,3 +65,21 @@ def test_abort_of_a_running_workflow_leaves_nothing_running_or_queued(
     ran = {entry["job_id"] for entry in read_order_log(e2e_dir / "orders-job_copy.jsonl")}
     assert waiting["id"] not in ran, "a black-listed order is dropped by the worker"
     assert httpx.get(f"{api(stepflow)}/blacklist").json()["data"] == [waiting["id"]]
+
+
+def test_workers_answer_the_status_broadcast_and_are_listed(
+    stepflow: StepFlowProcesses, copy_worker: SdkWorker
+) -> None:
+    """The clock asks every worker for its status; the bridge stores the answers (/workers)."""
+    deadline = time.monotonic() + 30
+    listed: list[dict] = []
+    while time.monotonic() < deadline:
+        listed = [w for w in httpx.get(f"{api(stepflow)}/workers").json()["data"] if w["queue_name"] == "job_copy"]
+        if listed:
+            break
+        time.sleep(0.3)
+    assert listed, f"no job_copy worker listed\n{stepflow.tails()}"
+    assert listed[0]["activity"] in ("Idle", "Busy")
+    assert listed[0]["label"] == "copy_worker"
+    shown = httpx.get(f"{api(stepflow)}/workers/{listed[0]['instance_id']}").json()
+    assert shown["instance_id"] == listed[0]["instance_id"]

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.actors.dispatch import Owed, dispatch
-from stepflow.clock import Clock, try_singleton
+from stepflow.clock import Clock, Periodic, try_singleton
 from stepflow.models import Job, Outbox, Workflow
 from stepflow.models.base import utcnow
 from stepflow.settings import Settings
@@ -84,3 +84,56 @@ def test_only_one_clock_holds_the_lock(sessions: sessionmaker[Session]) -> None:
     with engine.connect() as first, engine.connect() as second:
         assert try_singleton(first)
         assert not try_singleton(second)
+
+
+def test_periodic_tasks_run_once_per_period(sessions: sessionmaker[Session], settings: Settings) -> None:
+    runs: list[int] = []
+    clock = Clock(
+        sessions,
+        lambda _: None,
+        lambda owed: 0,
+        interval=0.1,
+        outbox_resend_after=5,
+        dispatch_resend_after=5,
+        periodic=[Periodic("count", 3600, lambda: runs.append(1))],
+    )
+    clock.tick()
+    clock.tick()
+    assert runs == [1], "due at the first tick, then not before its period"
+
+
+def test_a_failing_periodic_task_does_not_stop_the_clock(sessions: sessionmaker[Session], settings: Settings) -> None:
+    def broken() -> None:
+        raise ConnectionError("broker down")
+
+    clock = Clock(
+        sessions,
+        lambda _: None,
+        lambda owed: 0,
+        interval=0.1,
+        outbox_resend_after=5,
+        dispatch_resend_after=5,
+        periodic=[Periodic("broken", 0.0, broken)],
+    )
+    assert clock.tick() == (0, 0)
+    assert clock.tick() == (0, 0)
+
+
+def test_the_status_request_reaches_every_worker(settings: Settings, amqp_url: str) -> None:
+    import pika
+
+    from stepflow.wire.direct_messaging import publish_direct_message, status_request
+    from stepflow.wire.topology import DIRECT_MESSAGING, declare_direct_messaging
+
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    declare_direct_messaging(connection.channel())
+    connection.close()
+    capture = Capture(amqp_url, DIRECT_MESSAGING, [])
+    # Bound like an SDK worker: any of its headers matches.
+    capture.channel.queue_bind(
+        capture.queue, DIRECT_MESSAGING, arguments={"x-match": "any", "broadcast": "true", "job_type": "job_x"}
+    )
+    publish_direct_message(ConfirmingPublisher(settings.amqp_url), status_request())
+    ((properties, body),) = capture.take(1)
+    assert body == {"type": "status"} and properties.headers == {"broadcast": "true"}
+    capture.close()
