@@ -86,6 +86,7 @@ class Settings:
     outbox_resend_after: float
     clock_interval: float
     workers_status_interval: float
+    busy_resend_max: int
     log_level: str
 
     @property
@@ -453,5 +454,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         outbox_resend_after=get("STEPFLOW_OUTBOX_RESEND_AFTER", "10", _positive_float),
         clock_interval=get("STEPFLOW_CLOCK_INTERVAL", "5", _positive_float),
         workers_status_interval=get("STEPFLOW_WORKERS_STATUS_INTERVAL", "10", _positive_float),
+        busy_resend_max=get("STEPFLOW_BUSY_RESEND_MAX", "5", _non_negative_int),
         log_level=(_env(env, "STEPFLOW_LOG_LEVEL") or "info").lower(),
     )

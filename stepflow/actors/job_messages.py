@@ -53,8 +53,8 @@ def job_error(payload: dict[str, Any]) -> None:
     if message.job_id is None:
         log.info("job_error without job_id", message=message.description())
         return
-    job_id = message.job_id
-    _apply(job_id, lambda session, wd: transitions.job_failed(session, job_id, message.description(), wd))
+    job_id, resends = message.job_id, runtime.settings().busy_resend_max
+    _apply(job_id, lambda session, wd: transitions.job_failed(session, job_id, message.description(), wd, resends))
 
 
 @dramatiq.actor(queue_name=JOBS_QUEUE)

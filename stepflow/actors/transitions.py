@@ -11,21 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from stepflow.actors.advance import advance
 from stepflow.actors.dispatch import Owed
 from stepflow.actors.state import LockedWorkflow
-from stepflow.models import Job, Progression
+from stepflow.models import Job, JobStatus, Progression
 from stepflow.wire import messages
+from stepflow.wire.orders import JobOrder
 
 log = structlog.get_logger(__name__)
 
 ACTIVE_STATES = frozenset({"queued", "retrying", "processing"})
 QUEUE_NOT_FOUND_MESSAGE = "No worker is started with this queue name."
 NOT_THE_CURRENT_JOB = "The Job ID is not the same as the current job."
+WORKER_BUSY = "Cannot initialize this job, an another job is already in progress."
+"""What an SDK 2.2.1 worker answers, racing another worker of its queue, for a job it never ran."""
 """What an SDK worker answers to a ``stop_process`` sent by queue for a job it does not run."""
 
 
@@ -89,13 +92,33 @@ def job_completed(session: Session, message: messages.JobCompleted, work_directo
     return _finish(locked, "completed", None, work_directory)
 
 
-def job_failed(session: Session, job_id: int, description: str, work_directory: str) -> Owed:
-    """An active job goes to ``error``; on a finished job the message is history only."""
+def _automatic_resends(session: Session, job_id: int) -> int:
+    return session.scalar(
+        select(func.count())
+        .select_from(JobStatus)
+        .where(JobStatus.job_id == job_id, JobStatus.description.contains({"automatic": True}))
+    )
+
+
+def job_failed(session: Session, job_id: int, description: str, work_directory: str, busy_resend_max: int = 0) -> Owed:
+    """An active job goes to ``error``; on a finished job the message is history only.
+
+    The SDK's "another job is already in progress" answer is not the job's error (the job never
+    ran): the same order is sent again, up to ``busy_resend_max`` times, each recorded as an
+    automatic ``retrying`` row.
+    """
     locked = lock_job(session, job_id)
     job = locked.job
     if description == NOT_THE_CURRENT_JOB:
         log.info("stop answer from a worker not running the job ignored")
         return Owed()
+    if description == WORKER_BUSY and locked.active and not locked.aborted:
+        attempt = _automatic_resends(session, job_id) + 1
+        if attempt <= busy_resend_max:
+            job.dispatched_at = None
+            locked.workflow.move_job(job, "retrying", {"message": description, "automatic": True, "attempt": attempt})
+            log.info("order sent again: the worker was busy", attempt=attempt)
+            return Owed(orders=[JobOrder(job.id, job.name, job.step_id, job.parameters)])
     if job.state == "error":
         log.info("duplicate error ignored")
         return Owed()

@@ -241,3 +241,35 @@ def test_sibling_completions_never_start_a_join_twice(
         assert len(joins) == 1, f"workflow {workflow_id} started its join {len(joins)} times"
         base = f"/test_work_dir/{workflow_id}/"
         assert next(p["value"] for p in joins[0].parameters if p["id"] == "source_path") == base + "a.mov"
+
+
+def test_the_sdk_busy_answer_sends_the_order_again_then_fails(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture
+) -> None:
+    """SDK 2.2.1 answers "another job is already in progress" for a job it never ran: StepFlow
+    sends the same order again (bounded, recorded as automatic retries), not a job error."""
+    workflow_id = create(api, "fork_join")
+    actors.launch_workflow.fn(workflow_id)
+    (root,) = jobs_of(sessions, workflow_id)
+    orders.take(1)
+    busy = {
+        "job_id": root.id,
+        "status": "error",
+        "parameters": [
+            {"id": "message", "value": "Cannot initialize this job, an another job is already in progress."}
+        ],
+    }
+    for _ in range(5):
+        actors.job_error.fn(busy)
+        ((_, body),) = orders.take(1)
+        assert body == {"job_id": root.id, "parameters": root.parameters}
+        assert workflow_of(sessions, workflow_id).status == "processing"
+    with sessions() as session:
+        rows = session.scalars(select(JobStatus).where(JobStatus.job_id == root.id).order_by(JobStatus.id)).all()
+        assert [(row.state, row.description["attempt"]) for row in rows] == [("retrying", n) for n in range(1, 6)]
+        assert session.get(Job, root.id).state == "retrying"
+    actors.job_error.fn(busy)  # past the bound: the job fails
+    assert orders.take(1, timeout=0.5) == []
+    assert workflow_of(sessions, workflow_id).status == "error"
+    complete(actors, root)  # and a completion still wins
+    assert workflow_of(sessions, workflow_id).status == "processing"
