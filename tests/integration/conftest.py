@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -13,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from stepflow.db import session_factory, sync_engine
 from stepflow.models import Base
 from stepflow.settings import Settings, load_settings
+from stepflow.wire.topology import JOB_SUBMIT
+from tests.integration.broker import Capture
 
 
 @pytest.fixture
@@ -36,3 +39,19 @@ def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     yield session_factory(engine)
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def actors() -> Any:
+    """The actors, run in-process through their ``.fn`` (importing installs the broker)."""
+    import stepflow.actors
+
+    return stepflow.actors
+
+
+@pytest.fixture
+def orders(amqp_url: str) -> Iterator[Capture]:
+    """Every job order published on ``job_submit`` (bound to "#", so none is unroutable)."""
+    capture = Capture(amqp_url, JOB_SUBMIT, ["#"], declare_exchange=True)
+    yield capture
+    capture.close()

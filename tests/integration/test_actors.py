@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from stepflow.api.app import create_app
 from stepflow.models import Artifact, Job, JobStatus, Outbox, Progression, Workflow, WorkflowStatus
 from stepflow.settings import Settings
-from stepflow.wire.topology import DEAD_LETTERS, JOB_SUBMIT
+from stepflow.wire.topology import DEAD_LETTERS
 from tests.integration.broker import Capture, drain
 from tests.support import definition, source_paths, step, write_definitions
 
@@ -39,25 +39,11 @@ TWO_INPUTS = definition(
 )
 
 
-@pytest.fixture(scope="module")
-def actors() -> Any:
-    import stepflow.actors
-
-    return stepflow.actors
-
-
 @pytest.fixture
 def api(settings: Settings, sessions: sessionmaker[Session], definitions_folder: Path) -> Iterator[TestClient]:
     write_definitions(definitions_folder, FORK_JOIN, TWO_INPUTS)
     with TestClient(create_app(settings, launcher=lambda _: None)) as client:
         yield client
-
-
-@pytest.fixture
-def orders(amqp_url: str) -> Iterator[Capture]:
-    capture = Capture(amqp_url, JOB_SUBMIT, ["#"], declare_exchange=True)
-    yield capture
-    capture.close()
 
 
 def create(api: TestClient, identifier: str) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from stepflow.api.app import create_app
 from stepflow.models import Job, JobStatus, Update, Workflow, WorkflowStatus
 from stepflow.settings import Settings
-from stepflow.wire.topology import DIRECT_MESSAGING, JOB_SUBMIT
+from stepflow.wire.topology import DIRECT_MESSAGING
 from tests.integration.broker import Capture
 from tests.support import definition, source_paths, step, write_definitions
 
@@ -33,13 +33,6 @@ FORK_JOIN = definition(
 )
 
 
-@pytest.fixture(scope="module")
-def actors() -> Any:
-    import stepflow.actors
-
-    return stepflow.actors
-
-
 @pytest.fixture
 def api(
     actors: Any, settings: Settings, sessions: sessionmaker[Session], definitions_folder: Path
@@ -47,13 +40,6 @@ def api(
     write_definitions(definitions_folder, FORK_JOIN)
     with TestClient(create_app(settings, launcher=actors.launch_workflow.fn)) as client:
         yield client
-
-
-@pytest.fixture
-def orders(amqp_url: str) -> Iterator[Capture]:
-    capture = Capture(amqp_url, JOB_SUBMIT, ["#"], declare_exchange=True)
-    yield capture
-    capture.close()
 
 
 @pytest.fixture

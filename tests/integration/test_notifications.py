@@ -66,13 +66,6 @@ def server() -> Iterator[RecordingServer]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def actors() -> Any:
-    import stepflow.actors
-
-    return stepflow.actors
-
-
 @pytest.fixture
 def api(
     actors: Any, settings: Settings, sessions: sessionmaker[Session], definitions_folder: Path, server: RecordingServer

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from stepflow.api.app import create_app
 from stepflow.models import Progression, Update
 from stepflow.settings import Settings
-from stepflow.wire.topology import JOB_QUEUE_NOT_FOUND, JOB_SUBMIT
+from stepflow.wire.topology import JOB_QUEUE_NOT_FOUND
 from tests.http_server import RecordingServer
 from tests.integration.broker import Capture, drain
 from tests.integration.scenario import (
@@ -223,13 +223,6 @@ def webhook_definitions(server: RecordingServer) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def actors() -> Any:
-    import stepflow.actors
-
-    return stepflow.actors
-
-
 @pytest.fixture
 def server() -> Iterator[RecordingServer]:
     with RecordingServer() as running:
@@ -263,14 +256,6 @@ def api(
     )
     with TestClient(create_app(settings, launcher=actors.launch_workflow.fn)) as client:
         yield client
-
-
-@pytest.fixture
-def orders(amqp_url: str) -> Iterator[Capture]:
-    """Every job order published on ``job_submit`` (bound to "#", so none is unroutable)."""
-    capture = Capture(amqp_url, JOB_SUBMIT, ["#"], declare_exchange=True)
-    yield capture
-    capture.close()
 
 
 @pytest.fixture

@@ -120,13 +120,6 @@ def job_status(job_id: int, status: str) -> dict[str, Any]:
     }
 
 
-@pytest.fixture(scope="module")
-def actors() -> Any:
-    import stepflow.actors
-
-    return stepflow.actors
-
-
 @pytest.fixture
 def client(settings: Settings, sessions: sessionmaker[Session]) -> Iterator[TestClient]:
     with TestClient(create_app(settings, launcher=lambda _: None)) as test_client:
