@@ -58,11 +58,21 @@ def bridge(settings: Settings, args: argparse.Namespace) -> None:
 
 def clock(settings: Settings, args: argparse.Namespace) -> None:
     from stepflow.actors import launch_workflow, runtime
+    from stepflow.actors.leases import give_up_silent_jobs
     from stepflow.clock import Clock, Periodic
     from stepflow.wire.direct_messaging import publish_direct_message, status_request
 
     def ask_workers_status() -> None:
         publish_direct_message(runtime.order_publisher(), status_request())
+
+    def give_up_silent() -> None:
+        give_up_silent_jobs(
+            runtime.sessions(),
+            runtime.send_owed,
+            default_lease=settings.job_lease,
+            leases=settings.job_leases,
+            work_directory=settings.workers_work_directory,
+        )
 
     ticker = Clock(
         runtime.sessions(),
@@ -71,7 +81,10 @@ def clock(settings: Settings, args: argparse.Namespace) -> None:
         interval=settings.clock_interval,
         outbox_resend_after=settings.outbox_resend_after,
         dispatch_resend_after=settings.dispatch_resend_after,
-        periodic=[Periodic("workers status", settings.workers_status_interval, ask_workers_status)],
+        periodic=[
+            Periodic("workers status", settings.workers_status_interval, ask_workers_status),
+            Periodic("job leases", settings.clock_interval, give_up_silent),
+        ],
     )
     _on_term(ticker.stop)
     ticker.run()

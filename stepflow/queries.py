@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import BigInteger, ColumnElement, Select, any_, bindparam, cast, exists, func, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Select,
+    Text,
+    any_,
+    bindparam,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from stepflow.models import Job, Progression, Right, Workflow, WorkflowCounter, WorkflowDefinition
+from stepflow.models import Job, Progression, Right, WorkerStatus, Workflow, WorkflowCounter, WorkflowDefinition
+from stepflow.workers import TERMINATED
 
 BLACK_LIST_DAYS = 7
 
@@ -72,6 +88,57 @@ def black_listed_jobs(now: datetime) -> Select[tuple[int]]:
             Job.dispatched_at.is_not(None),
             Job.updated_at >= now - timedelta(days=BLACK_LIST_DAYS),
             ~exists(select(Progression.id).where(Progression.job_id == Job.id)),
+        )
+        .order_by(Job.id)
+    )
+
+
+def _reports_job(job_id: ColumnElement[int] | int) -> ColumnElement[bool]:
+    """The worker status names ``job_id`` as its current job."""
+    return WorkerStatus.current_job["job_id"].astext == cast(job_id, Text)
+
+
+def job_worker_instance(job_id: int) -> Select[tuple[str]]:
+    """The ``instance_id`` of the worker running ``job_id``, from the latest evidence: a worker
+    status naming it as the current job, or the worker of its last progression (the SDK puts
+    its instance id in ``docker_container_id``). Only workers StepFlow has a status of, and not
+    terminated, qualify, so that a direct message addressed to it is routed."""
+    alive = WorkerStatus.activity != TERMINATED
+    by_status = select(WorkerStatus.instance_id.label("instance_id"), WorkerStatus.updated_at.label("seen_at")).where(
+        _reports_job(job_id), alive
+    )
+    by_progression = (
+        select(WorkerStatus.instance_id, Progression.inserted_at)
+        .join(WorkerStatus, WorkerStatus.instance_id == Progression.docker_container_id)
+        .where(Progression.job_id == job_id, alive)
+    )
+    evidence = union_all(by_status, by_progression).subquery()
+    return select(evidence.c.instance_id).order_by(evidence.c.seen_at.desc()).limit(1)
+
+
+def silent_jobs(now: datetime, default_lease: float, leases: Mapping[str, float]) -> Select[tuple[int]]:
+    """Running jobs whose worker sent no news for longer than their queue's lease (ours.md §3.11).
+
+    The lease starts at the job's first progression and is refreshed by every progression
+    and by every worker status naming the job as its current one (the status broadcast is the
+    heartbeat of long jobs without progress). Jobs that are only dispatched, and live jobs,
+    have no lease. The news times are StepFlow's own receipt times, not the workers' clocks.
+    """
+    last_progression = select(func.max(Progression.inserted_at)).where(Progression.job_id == Job.id)
+    last_status = select(func.max(WorkerStatus.updated_at)).where(_reports_job(Job.id))
+    last_news = func.greatest(last_progression.scalar_subquery(), last_status.scalar_subquery())
+    lease = (
+        case({queue: literal(seconds, Float) for queue, seconds in leases.items()}, value=Job.name, else_=default_lease)
+        if leases
+        else literal(default_lease, Float)
+    )
+    return (
+        select(Job.id)
+        .where(
+            Job.state == "processing",
+            Job.kind == "worker",
+            Job.is_live.is_(False),
+            last_news < literal(now) - func.make_interval(0, 0, 0, 0, 0, 0, lease),
         )
         .order_by(Job.id)
     )

@@ -87,6 +87,11 @@ class Settings:
     clock_interval: float
     workers_status_interval: float
     busy_resend_max: int
+    busy_resend_backoff: float
+    """Seconds before the first re-send of an order a busy SDK worker refused; doubles each time."""
+    job_lease: float
+    job_leases: Mapping[str, float]
+    """Seconds of silence after which a running job is given up (ours.md §3.11), per queue name."""
     log_level: str
 
     @property
@@ -299,6 +304,16 @@ def _jwt_algorithms(raw: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
     return algorithms
 
 
+def _leases(raw: str) -> dict[str, float]:
+    """``{"queue_name": seconds}`` with positive numbers."""
+    leases = {}
+    for queue, seconds in _json_object(raw).items():
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds <= 0:
+            raise ValueError(f"{queue}: expected a positive number of seconds")
+        leases[queue] = float(seconds)
+    return leases
+
+
 def _non_negative_int(raw: str) -> int:
     value = int(raw)
     if value < 0:
@@ -455,5 +470,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         clock_interval=get("STEPFLOW_CLOCK_INTERVAL", "5", _positive_float),
         workers_status_interval=get("STEPFLOW_WORKERS_STATUS_INTERVAL", "10", _positive_float),
         busy_resend_max=get("STEPFLOW_BUSY_RESEND_MAX", "5", _non_negative_int),
+        busy_resend_backoff=get("STEPFLOW_BUSY_RESEND_BACKOFF", "2", _positive_float),
+        job_lease=get("STEPFLOW_JOB_LEASE", "600", _positive_float),
+        job_leases=get("STEPFLOW_JOB_LEASES", "{}", _leases),
         log_level=(_env(env, "STEPFLOW_LOG_LEVEL") or "info").lower(),
     )

@@ -22,6 +22,7 @@ from stepflow.actors.transitions import ACTIVE_STATES
 from stepflow.engine.launch import JobPlan, input_steps, plan_step
 from stepflow.engine.status import TERMINAL_WORKFLOW_STATES, workflow_status
 from stepflow.models import Job, Update, Workflow
+from stepflow.queries import job_worker_instance
 from stepflow.wire.direct_messaging import add_to_black_list, stop_process
 from stepflow.wire.orders import JobOrder
 
@@ -126,7 +127,9 @@ def abort(session: Session, workflow_id: int, work_directory: str) -> Owed:
     )
     for job in active:
         if job.kind == "worker" and job.state == "processing":
-            owed.direct_messages.append(owe_direct_message(session, stop_process(job.id, job.name, job.parameters)))
+            instance_id = session.scalar(job_worker_instance(job.id))
+            stop = stop_process(job.id, job.name, job.parameters, instance_id)
+            owed.direct_messages.append(owe_direct_message(session, stop))
             continue
         if job.kind == "worker" and job.dispatched_at is not None:
             owed.direct_messages.append(owe_direct_message(session, add_to_black_list(job.id, job.name)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -27,9 +27,10 @@ log = structlog.get_logger(__name__)
 ACTIVE_STATES = frozenset({"queued", "retrying", "processing"})
 QUEUE_NOT_FOUND_MESSAGE = "No worker is started with this queue name."
 NOT_THE_CURRENT_JOB = "The Job ID is not the same as the current job."
+"""What an SDK worker answers to a ``stop_process`` sent by queue for a job it does not run."""
 WORKER_BUSY = "Cannot initialize this job, an another job is already in progress."
 """What an SDK 2.2.1 worker answers, racing another worker of its queue, for a job it never ran."""
-"""What an SDK worker answers to a ``stop_process`` sent by queue for a job it does not run."""
+NO_NEWS = "no news from worker"
 
 
 class UnknownJob(LookupError):
@@ -160,6 +161,24 @@ def job_stopped(session: Session, message: messages.JobStopped, work_directory: 
         locked.workflow.record(job, "stopped", {"ignored": True})
         return Owed()
     return _finish(locked, "stopped", None, work_directory)
+
+
+def lease_expired(session: Session, job_id: int, silent: Select[tuple[int]], work_directory: str) -> Owed:
+    """Give up a running job whose worker went silent (``silent`` selects such jobs; it is
+    checked again under the lock, since news may have arrived meanwhile). The job is an
+    ``error`` "no news from worker"; in an aborted workflow, whose running jobs were told to
+    stop, it is ``stopped`` (ours.md §3.5)."""
+    try:
+        locked = lock_job(session, job_id)
+    except UnknownJob:
+        return Owed()
+    if session.scalar(silent.where(Job.id == job_id)) is None:
+        return Owed()
+    if locked.aborted:
+        log.warning("stopped job given up: no news from worker")
+        return _finish(locked, "stopped", {"message": NO_NEWS}, work_directory)
+    log.warning("job given up: no news from worker")
+    return _finish(locked, "error", {"message": NO_NEWS}, work_directory)
 
 
 def notification_done(session: Session, job_id: int, error: str | None, work_directory: str) -> Owed:

@@ -27,10 +27,15 @@ def add_to_black_list(job_id: int, queue: str) -> dict[str, Any]:
     return {"headers": {"job_type": queue}, "body": {"type": "add_to_black_list", "job_id": job_id}}
 
 
-def stop_process(job_id: int, queue: str, parameters: list[Mapping[str, Any]]) -> dict[str, Any]:
-    """Stop a running job; the worker running it answers ``job_stopped``."""
+def stop_process(
+    job_id: int, queue: str, parameters: list[Mapping[str, Any]], instance_id: str | None = None
+) -> dict[str, Any]:
+    """Stop a running job; the worker running it answers ``job_stopped``. Addressed to that
+    worker's ``instance_id`` when known, else to every worker of ``queue`` (the others answer
+    an error about another current job, which StepFlow ignores)."""
     body = {"type": "stop_process", "job_id": job_id, "parameters": sendable(parameters)}
-    return {"headers": {"job_type": queue}, "body": body}
+    headers = {"instance_id": instance_id} if instance_id else {"job_type": queue}
+    return {"headers": headers, "body": body}
 
 
 def publish_direct_message(publisher: ConfirmingPublisher, message: Mapping[str, Any]) -> None:

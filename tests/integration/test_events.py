@@ -182,6 +182,73 @@ def test_abort_stops_everything_and_black_lists_queued_orders(
     assert event(api, workflow_id, {"event": "retry", "job_id": right.id}).status_code == 409
 
 
+def report_status(actors: Any, instance_id: str, job_id: int | None) -> None:
+    """A ``worker_status`` answer of an SDK worker of ``job_left``, busy with ``job_id``."""
+    job = None if job_id is None else {"execution_duration": 1.0, "job_id": job_id, "status": "processing"}
+    worker = {"activity": "Idle" if job is None else "Busy", "instance_id": instance_id, "queue_name": "job_left"}
+    actors.worker_status.fn({"type": "status", "job": job, "worker": {**worker, "label": "left", "version": "1.0.0"}})
+
+
+def capture_instance(capture: Capture, *instance_ids: str) -> None:
+    for instance_id in instance_ids:
+        arguments = {"x-match": "any", "instance_id": instance_id}
+        capture.channel.queue_bind(capture.queue, DIRECT_MESSAGING, arguments=arguments)
+
+
+def test_abort_stops_a_running_job_on_the_one_worker_running_it(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], direct_messages: Capture
+) -> None:
+    capture_instance(direct_messages, "worker-a", "worker-b")
+    workflow_id = launch(api)
+    (root,) = jobs_of(sessions, workflow_id)
+    complete(actors, root)
+    left = jobs_of(sessions, workflow_id, 1)[0]
+    report_status(actors, "worker-a", None)
+    report_status(actors, "worker-b", None)
+    actors.job_progression.fn({"job_id": left.id, "progression": 0, "docker_container_id": "worker-a"})
+    assert event(api, workflow_id, {"event": "abort"}).status_code == 200
+    stops = [
+        (properties.headers, body) for properties, body in direct_messages.take(2) if body["type"] == "stop_process"
+    ]
+    assert stops == [
+        (
+            {"instance_id": "worker-a"},
+            {"type": "stop_process", "job_id": left.id, "parameters": stops[0][1]["parameters"]},
+        )
+    ]
+
+
+def test_the_latest_worker_to_report_a_job_is_the_one_told_to_stop(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], direct_messages: Capture
+) -> None:
+    """worker-a took the job and died; the broker gave it to worker-b, whose status names it."""
+    capture_instance(direct_messages, "worker-a", "worker-b")
+    workflow_id = launch(api)
+    (root,) = jobs_of(sessions, workflow_id)
+    complete(actors, root)
+    left = jobs_of(sessions, workflow_id, 1)[0]
+    report_status(actors, "worker-a", None)
+    actors.job_progression.fn({"job_id": left.id, "progression": 0, "docker_container_id": "worker-a"})
+    report_status(actors, "worker-b", left.id)
+    assert event(api, workflow_id, {"event": "abort"}).status_code == 200
+    stops = [properties.headers for properties, body in direct_messages.take(2) if body["type"] == "stop_process"]
+    assert stops == [{"instance_id": "worker-b"}]
+
+
+def test_a_black_listed_job_leaves_the_list_when_a_worker_reports_it(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    workflow_id = launch(api)
+    (root,) = jobs_of(sessions, workflow_id)
+    complete(actors, root)
+    right = jobs_of(sessions, workflow_id, 2)[0]
+    assert event(api, workflow_id, {"event": "abort"}).status_code == 200
+    assert right.id in api.get(f"{PREFIX}/blacklist").json()["data"]
+    actors.job_progression.fn({"job_id": right.id, "progression": 0, "docker_container_id": "late-worker"})
+    assert right.id not in api.get(f"{PREFIX}/blacklist").json()["data"]
+    assert jobs_of(sessions, workflow_id, 2)[0].state == "stopped", "the report is history only"
+
+
 def test_abort_of_a_completed_workflow_is_a_conflict(
     actors: Any, api: TestClient, sessions: sessionmaker[Session]
 ) -> None:

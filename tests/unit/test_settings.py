@@ -54,6 +54,10 @@ def test_database_url_accepts_plain_postgresql_scheme() -> None:
         ({"AMQP_URL": "http://x"}, "AMQP_URL"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"STEPFLOW_API_PREFIX": "/"}, "STEPFLOW_API_PREFIX"),
+        ({"STEPFLOW_JOB_LEASES": '{"job_a": 0}'}, "STEPFLOW_JOB_LEASES"),
+        ({"STEPFLOW_JOB_LEASES": '{"job_a": "10"}'}, "STEPFLOW_JOB_LEASES"),
+        ({"STEPFLOW_JOB_LEASES": "[60]"}, "STEPFLOW_JOB_LEASES"),
+        ({"STEPFLOW_JOB_LEASE": "0"}, "STEPFLOW_JOB_LEASE"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_setting(environment: dict[str, str], named: str) -> None:
@@ -61,6 +65,12 @@ def test_bad_values_fail_with_one_line_naming_the_setting(environment: dict[str,
         load_settings(environment)
     assert str(error.value).startswith(named)
     assert "\n" not in str(error.value)
+
+
+def test_leases_default_to_ten_minutes_and_may_differ_per_queue() -> None:
+    assert load_settings({}).job_lease == 600
+    settings = load_settings({"STEPFLOW_JOB_LEASE": "90", "STEPFLOW_JOB_LEASES": '{"job_transcode": 7200}'})
+    assert (settings.job_lease, settings.job_leases) == (90, {"job_transcode": 7200.0})
 
 
 def test_definition_folders_split_on_colon(tmp_path: Path) -> None:
