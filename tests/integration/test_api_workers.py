@@ -11,7 +11,7 @@ from typing import Any
 import pika
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.api.app import create_app
@@ -321,19 +321,42 @@ def test_show_worker(client: TestClient, sessions: sessionmaker[Session]) -> Non
     store_status(sessions, IDLE_STATUS)
     response = client.get(f"{PREFIX}/workers/{INSTANCE_ID}")
     assert response.status_code == 200
-    assert response.json() == IDLE_VIEW
+    assert seen_now(response.json()) == IDLE_VIEW
     assert response.text.startswith('{"activity":"Idle","current_job":null,')
+
+
+def seen_now(view: dict[str, Any]) -> dict[str, Any]:
+    """The view without ``last_seen_at``, checked to be a UTC time of the last few seconds."""
+    seen = datetime.fromisoformat(view.pop("last_seen_at"))
+    assert seen.tzinfo is not None and timedelta(0) <= datetime.now(UTC) - seen < timedelta(seconds=30)
+    return view
 
 
 def test_list_workers_newest_first(client: TestClient, sessions: sessionmaker[Session]) -> None:
     assert client.get(f"{PREFIX}/workers").json() == {"data": [], "total": 0}
     store_status(sessions, IDLE_STATUS)
     store_status(sessions, BUSY_STATUS)
-    assert client.get(f"{PREFIX}/workers").json() == {"data": [BUSY_VIEW, IDLE_VIEW], "total": 2}
-    assert client.get(f"{PREFIX}/workers", params={"size": "1", "page": "1"}).json() == {
-        "data": [IDLE_VIEW],
-        "total": 2,
-    }
+    listed = client.get(f"{PREFIX}/workers").json()
+    assert [seen_now(view) for view in listed["data"]] == [BUSY_VIEW, IDLE_VIEW] and listed["total"] == 2
+    second = client.get(f"{PREFIX}/workers", params={"size": "1", "page": "1"}).json()
+    assert [seen_now(view) for view in second["data"]] == [IDLE_VIEW] and second["total"] == 2
+
+
+def test_a_worker_silent_for_three_status_broadcasts_is_lost(
+    client: TestClient, sessions: sessionmaker[Session], settings: Settings
+) -> None:
+    store_status(sessions, BUSY_STATUS)
+    interval = settings.workers_status_interval
+    with sessions() as session, session.begin():
+        session.execute(update(WorkerStatus).values(updated_at=datetime.now(UTC) - timedelta(seconds=2.5 * interval)))
+    busy = BUSY_VIEW["instance_id"]
+    assert client.get(f"{PREFIX}/workers/{busy}").json()["activity"] == "Busy"
+    with sessions() as session, session.begin():
+        session.execute(update(WorkerStatus).values(updated_at=datetime.now(UTC) - timedelta(seconds=3.5 * interval)))
+    view = client.get(f"{PREFIX}/workers").json()["data"][0]
+    assert view["activity"] == "Lost" and view["current_job"] == BUSY_VIEW["current_job"]
+    store_status(sessions, BUSY_STATUS)  # it answers again
+    assert client.get(f"{PREFIX}/workers/{busy}").json()["activity"] == "Busy"
 
 
 def test_unknown_worker_is_404(client: TestClient) -> None:

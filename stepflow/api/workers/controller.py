@@ -17,11 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from stepflow.api.errors import ApiError, invalid, not_found
 from stepflow.api.query import Page, Size
 from stepflow.api.workers.service import BIGINT_MAX, live_worker_filters, page_of, send_to_worker
-from stepflow.api.workers.views import live_worker_view, worker_definition_view, worker_status_view
+from stepflow.api.workers.views import live_worker_view, lost_before, worker_definition_view, worker_status_view
 from stepflow.api.workflows.controller import json_object
 from stepflow.api.workflows.events import OwedSender
 from stepflow.models import LiveWorker, WorkerDefinition, WorkerStatus
+from stepflow.models.base import utcnow
 from stepflow.security import Principal
+from stepflow.settings import Settings
 from stepflow.workers import InvalidWorkerPayload, upsert_worker_definition_statement, worker_definition_values
 
 # Worker definitions (§7.3)
@@ -100,23 +102,31 @@ async def list_live_workers(
 
 @get("/workers")
 async def list_workers(
-    session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], page: Page = 0, size: Size = 10
+    session: NamedDependency[AsyncSession],
+    principal: NamedDependency[Principal],
+    settings: NamedDependency[Settings],
+    page: Page = 0,
+    size: Size = 10,
 ) -> dict[str, Any]:
     """The last status of every worker instance seen, newest first (``inserted_at DESC``)."""
     query = select(WorkerStatus).order_by(WorkerStatus.inserted_at.desc(), WorkerStatus.instance_id)
     statuses, total = await page_of(session, query, page, size)
-    return {"data": [worker_status_view(status) for status in statuses], "total": total}
+    lost_since = lost_before(utcnow(), settings.workers_status_interval)
+    return {"data": [worker_status_view(status, lost_since) for status in statuses], "total": total}
 
 
 @get("/workers/{instance_id:str}")
 async def show_worker(
-    instance_id: FromPath[str], session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
+    instance_id: FromPath[str],
+    session: NamedDependency[AsyncSession],
+    principal: NamedDependency[Principal],
+    settings: NamedDependency[Settings],
 ) -> dict[str, Any]:
     """The bare status object (not wrapped in ``data``, as in the original); 404 when unknown."""
     status = await session.get(WorkerStatus, instance_id)
     if status is None:
         raise not_found("Worker", instance_id)
-    return worker_status_view(status)
+    return worker_status_view(status, lost_before(utcnow(), settings.workers_status_interval))
 
 
 @route("/workers/{instance_id:str}", http_method=["PUT", "PATCH"], status_code=204)

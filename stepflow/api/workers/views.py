@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from stepflow.api.views import naive, utc
 from stepflow.models import LiveWorker, WorkerDefinition, WorkerStatus
+from stepflow.workers import TERMINATED
 
 
 def worker_definition_view(definition: WorkerDefinition) -> dict[str, Any]:
@@ -36,10 +38,23 @@ def live_worker_view(worker: LiveWorker) -> dict[str, Any]:
     }
 
 
-def worker_status_view(status: WorkerStatus) -> dict[str, Any]:
-    """The last status a worker reported; no timestamps, as in the original."""
+LOST = "Lost"
+MISSED_BROADCASTS = 3
+"""Status broadcasts a worker may leave unanswered before it is shown as lost."""
+
+
+def lost_before(now: datetime, status_interval: float) -> datetime:
+    """Workers whose last status is older than this are lost (killed, or cut off)."""
+    return now - timedelta(seconds=MISSED_BROADCASTS * status_interval)
+
+
+def worker_status_view(status: WorkerStatus, lost_since: datetime) -> dict[str, Any]:
+    """The last status a worker reported, as in the original, plus ``last_seen_at``. A worker
+    that stopped answering the status broadcasts (silent since before ``lost_since``, not
+    terminated) shows the activity ``Lost``."""
+    lost = status.activity != TERMINATED and status.updated_at < lost_since
     return {
-        "activity": status.activity,
+        "activity": LOST if lost else status.activity,
         "current_job": status.current_job,
         "description": status.description,
         "direct_messaging_queue_name": status.direct_messaging_queue_name,
@@ -50,4 +65,5 @@ def worker_status_view(status: WorkerStatus) -> dict[str, Any]:
         "short_description": status.short_description,
         "system_info": status.system_info,
         "version": status.version,
+        "last_seen_at": utc(status.updated_at),
     }
