@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.engine.launch import JobPlan
@@ -72,7 +72,7 @@ def owe_direct_message(session: Session, message: dict[str, Any]) -> int:
 def _mark_dispatched(sessions: sessionmaker[Session], job_ids: Sequence[int]) -> None:
     if job_ids:
         with sessions() as session, session.begin():
-            session.execute(update(Job).where(Job.id.in_(job_ids)).values(dispatched_at=utcnow()))
+            session.execute(update(Job).where(Job.id.in_(job_ids)).values(dispatched_at=utcnow(), send_after=None))
 
 
 def _send_notifications(notify: NotificationSender, job_ids: Sequence[int]) -> list[int]:
@@ -127,11 +127,15 @@ def dispatch(
 
 def undispatched(session: Session, older_than: float, limit: int = 500) -> Owed:
     """Jobs still waiting for their order or notification ``older_than`` seconds after they
-    were created or retried."""
-    cutoff = utcnow() - timedelta(seconds=older_than)
+    were created or retried, or whose ``send_after`` has come."""
+    now = utcnow()
+    due = or_(
+        and_(Job.send_after.is_(None), Job.updated_at < now - timedelta(seconds=older_than)),
+        Job.send_after <= now,
+    )
     rows = session.execute(
         select(Job.id, Job.kind, Job.name, Job.step_id, Job.parameters)
-        .where(Job.dispatched_at.is_(None), Job.state.in_(("queued", "retrying")), Job.updated_at < cutoff)
+        .where(Job.dispatched_at.is_(None), Job.state.in_(("queued", "retrying")), due)
         .order_by(Job.id)
         .limit(limit)
     )

@@ -53,8 +53,9 @@ def job_error(payload: dict[str, Any]) -> None:
     if message.job_id is None:
         log.info("job_error without job_id", message=message.description())
         return
-    job_id, resends = message.job_id, runtime.settings().busy_resend_max
-    _apply(job_id, lambda session, wd: transitions.job_failed(session, job_id, message.description(), wd, resends))
+    job_id, settings = message.job_id, runtime.settings()
+    busy = transitions.BusyResend(settings.busy_resend_max, settings.busy_resend_backoff)
+    _apply(job_id, lambda session, wd: transitions.job_failed(session, job_id, message.description(), wd, busy))
 
 
 @dramatiq.actor(queue_name=JOBS_QUEUE)

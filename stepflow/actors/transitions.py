@@ -9,6 +9,7 @@ still takes its final state, but nothing new starts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 from sqlalchemy import Select, func, select
@@ -19,8 +20,8 @@ from stepflow.actors.advance import advance
 from stepflow.actors.dispatch import Owed
 from stepflow.actors.state import LockedWorkflow
 from stepflow.models import Job, JobStatus, Progression
+from stepflow.models.base import utcnow
 from stepflow.wire import messages
-from stepflow.wire.orders import JobOrder
 
 log = structlog.get_logger(__name__)
 
@@ -101,12 +102,27 @@ def _automatic_resends(session: Session, job_id: int) -> int:
     )
 
 
-def job_failed(session: Session, job_id: int, description: str, work_directory: str, busy_resend_max: int = 0) -> Owed:
+@dataclass(frozen=True)
+class BusyResend:
+    """How StepFlow answers the SDK's "another job is already in progress": the order is sent
+    again after ``backoff`` seconds, doubling each time, at most ``limit`` times."""
+
+    limit: int = 0
+    backoff: float = 0.0
+
+    def delay(self, attempt: int) -> timedelta:
+        return timedelta(seconds=self.backoff * 2 ** (attempt - 1))
+
+
+def job_failed(
+    session: Session, job_id: int, description: str, work_directory: str, busy: BusyResend = BusyResend()
+) -> Owed:
     """An active job goes to ``error``; on a finished job the message is history only.
 
     The SDK's "another job is already in progress" answer is not the job's error (the job never
-    ran): the same order is sent again, up to ``busy_resend_max`` times, each recorded as an
-    automatic ``retrying`` row.
+    ran): the same order is sent again after a backoff (by the clock, as an undispatched
+    job whose ``send_after`` came), up to ``busy.limit`` times, each recorded as an automatic
+    ``retrying`` row. Sent at once, it would meet the same busy worker again.
     """
     locked = lock_job(session, job_id)
     job = locked.job
@@ -115,11 +131,12 @@ def job_failed(session: Session, job_id: int, description: str, work_directory: 
         return Owed()
     if description == WORKER_BUSY and locked.active and not locked.aborted:
         attempt = _automatic_resends(session, job_id) + 1
-        if attempt <= busy_resend_max:
+        if attempt <= busy.limit:
             job.dispatched_at = None
+            job.send_after = utcnow() + busy.delay(attempt)
             locked.workflow.move_job(job, "retrying", {"message": description, "automatic": True, "attempt": attempt})
-            log.info("order sent again: the worker was busy", attempt=attempt)
-            return Owed(orders=[JobOrder(job.id, job.name, job.step_id, job.parameters)])
+            log.info("order to be sent again: the worker was busy", attempt=attempt, after=job.send_after.isoformat())
+            return Owed()
     if job.state == "error":
         log.info("duplicate error ignored")
         return Owed()

@@ -15,7 +15,8 @@ class Job(Base):
     ``(workflow_id, step_id, input_index)`` is unique, so replaying a launch creates nothing
     new. ``parameters`` is the job order sent to the worker (plus outputs appended on
     completion). ``dispatched_at`` is NULL until the broker confirmed the order: the clock
-    re-sends such jobs, which makes the jobs table the outbox of job orders.
+    re-sends such jobs, which makes the jobs table the outbox of job orders. ``send_after``
+    holds such a re-send back (the backoff of an order a busy worker refused).
     """
 
     __tablename__ = "jobs"
@@ -31,6 +32,7 @@ class Job(Base):
     attempt: Mapped[int] = mapped_column(default=1)
     is_live: Mapped[bool] = mapped_column(default=False)
     dispatched_at: Mapped[datetime | None]
+    send_after: Mapped[datetime | None]
     inserted_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from stepflow.actors.dispatch import undispatched
 from stepflow.api.app import create_app
 from stepflow.models import Artifact, Job, JobStatus, Outbox, Progression, Workflow, WorkflowStatus
+from stepflow.models.base import utcnow
 from stepflow.settings import Settings
 from stepflow.wire.topology import DEAD_LETTERS
 from tests.integration.broker import Capture, drain
@@ -233,7 +236,8 @@ def test_the_sdk_busy_answer_sends_the_order_again_then_fails(
     actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture
 ) -> None:
     """SDK 2.2.1 answers "another job is already in progress" for a job it never ran: StepFlow
-    sends the same order again (bounded, recorded as automatic retries), not a job error."""
+    sends the same order again after a backoff (bounded, recorded as automatic retries), not a
+    job error."""
     workflow_id = create(api, "fork_join")
     actors.launch_workflow.fn(workflow_id)
     (root,) = jobs_of(sessions, workflow_id)
@@ -245,8 +249,18 @@ def test_the_sdk_busy_answer_sends_the_order_again_then_fails(
             {"id": "message", "value": "Cannot initialize this job, an another job is already in progress."}
         ],
     }
-    for _ in range(5):
+    for attempt in range(1, 6):
         actors.job_error.fn(busy)
+        assert orders.take(1, timeout=0.3) == [], "not at once: the same busy worker would get it"
+        with sessions() as session:
+            assert undispatched(session, older_than=30).orders == []
+            send_after = session.get(Job, root.id).send_after
+        backoff = (send_after - utcnow()).total_seconds()
+        assert 2 * 2 ** (attempt - 1) - 1 < backoff <= 2 * 2 ** (attempt - 1), "2 s, doubling"
+        with sessions() as session, session.begin():  # the backoff has passed: the clock sends it
+            session.execute(update(Job).where(Job.id == root.id).values(send_after=utcnow() - timedelta(seconds=1)))
+        with sessions() as session:
+            actors.runtime.send_owed(undispatched(session, older_than=30))
         ((_, body),) = orders.take(1)
         assert body == {"job_id": root.id, "parameters": root.parameters}
         assert workflow_of(sessions, workflow_id).status == "processing"
