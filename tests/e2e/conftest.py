@@ -17,10 +17,12 @@ from tests.conftest import VHOST, fresh_vhost
 from tests.e2e.processes import StepFlowProcesses, free_port
 from tests.e2e.stack import (
     INPUTS,
+    LONELY_LEASE,
     WORKER_EMAIL,
     WORKER_PASSWORD,
     copy_workflow,
     showcase_workflow,
+    sleeping,
     worker,
 )
 from tests.e2e.workers import SdkWorker
@@ -70,16 +72,12 @@ def stepflow(
         definition("nobody", [step(0, "job_nobody", [source_paths(*inputs("b.txt"))])]),
         copy_workflow("copy_later", "job_copy", inputs("c.txt")),
         showcase_workflow(inputs("a.txt", "b.txt"), webhooks.url("/hook")),
-        definition(
-            "long_running",
-            [
-                step(
-                    0,
-                    "job_copy",
-                    [source_paths(*inputs("x.txt", "y.txt")), {"id": "sleep_ms", "type": "integer", "value": 30000}],
-                )
-            ],
-        ),
+        copy_workflow("pair_copy", "job_pair", inputs("a.txt")),
+        sleeping("pair_sleep", "job_pair", 30000, inputs("x.txt")),
+        sleeping("crash_sleep", "job_crash", 4000, inputs("x.txt")),
+        sleeping("lonely_sleep", "job_lonely", 60000, inputs("x.txt")),
+        copy_workflow("suspend_copy", "job_suspend", inputs("c.txt")),
+        sleeping("long_running", "job_copy", 30000, inputs("x.txt", "y.txt")),
     )
     users = {WORKER_EMAIL: {"password_hash": hash_password(WORKER_PASSWORD), "groups": ["administrator"]}}
     environment = {
@@ -97,6 +95,7 @@ def stepflow(
         "STEPFLOW_WORKERS_STATUS_INTERVAL": "1",
         "STEPFLOW_OUTBOX_RESEND_AFTER": "2",
         "STEPFLOW_DISPATCH_RESEND_AFTER": "5",
+        "STEPFLOW_JOB_LEASES": json.dumps({"job_lonely": LONELY_LEASE}),
         "STEPFLOW_LOG_LEVEL": "info",
     }
     processes = StepFlowProcesses(environment, e2e_dir)

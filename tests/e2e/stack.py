@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -15,7 +16,10 @@ from tests.support import definition, source_paths, step
 
 WORKER_EMAIL = "worker@example.com"
 WORKER_PASSWORD = "worker-password"
+T = TypeVar("T")
 INPUTS = ("a.txt", "b.txt", "c.txt", "x.txt", "y.txt")
+LONELY_LEASE = 4
+"""Seconds of silence after which a ``job_lonely`` job is given up (``STEPFLOW_JOB_LEASES``)."""
 
 
 def copy_workflow(identifier: str, queue: str, inputs: list[str]) -> dict[str, Any]:
@@ -25,6 +29,13 @@ def copy_workflow(identifier: str, queue: str, inputs: list[str]) -> dict[str, A
             step(0, queue, [source_paths(*inputs)]),
             step(1, queue, [{"id": "message", "type": "string", "value": "second pass"}], parent_ids=[0]),
         ],
+    )
+
+
+def sleeping(identifier: str, queue: str, sleep_ms: int, inputs: list[str]) -> dict[str, Any]:
+    """One step whose jobs run ``sleep_ms`` (stoppable: the copy worker checks ``is_stopped``)."""
+    return definition(
+        identifier, [step(0, queue, [source_paths(*inputs), {"id": "sleep_ms", "type": "integer", "value": sleep_ms}])]
     )
 
 
@@ -58,8 +69,15 @@ def showcase_workflow(inputs: list[str], hook_url: str) -> dict[str, Any]:
 
 
 def worker(
-    stepflow: StepFlowProcesses, amqp: dict[str, Any], e2e_dir: Path, work_dir: Path, queue: str, **options: Any
+    stepflow: StepFlowProcesses,
+    amqp: dict[str, Any],
+    e2e_dir: Path,
+    work_dir: Path,
+    queue: str,
+    consumers: int = 1,
+    **options: Any,
 ) -> SdkWorker:
+    """Start an SDK copy worker on ``queue``; returns once the queue has ``consumers`` consumers."""
     started = start_worker(
         queue,
         amqp=amqp,
@@ -70,7 +88,7 @@ def worker(
         log_file=e2e_dir / f"orders-{queue}.jsonl",
         **options,
     )
-    wait_until_consuming(queue, amqp=amqp, worker=started)
+    wait_until_consuming(queue, amqp=amqp, worker=started, min_consumers=consumers)
     return started
 
 
@@ -103,6 +121,23 @@ def wait_for(
         f"workflow {workflow_id}: {what} not reached (status {current.get('status')!r})\n"
         f"{json.dumps(current.get('jobs'), indent=1)[-3000:]}\n{stepflow.tails()}"
     )
+
+
+def eventually(check: Callable[[], T | None], what: str, stepflow: StepFlowProcesses, timeout: float = 30.0) -> T:
+    """Poll ``check`` until it returns something other than None (or falsy), and return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{what} not reached in {timeout} s\n{stepflow.tails()}")
+
+
+def workers_of(stepflow: StepFlowProcesses, queue: str) -> list[dict[str, Any]]:
+    """The ``/workers`` entries of the workers of ``queue`` that did not terminate."""
+    listed = httpx.get(f"{api(stepflow)}/workers", params={"size": 100}).json()["data"]
+    return [entry for entry in listed if entry["queue_name"] == queue and entry["activity"] != "Terminated"]
 
 
 def wait_for_status(

@@ -285,7 +285,7 @@ def wait_until_consuming(
 
 
 def read_order_log(log_file: Path) -> list[dict[str, Any]]:
-    """Parse the ``COPY_WORKER_LOG`` file: ``[{"job_id": int, "parameters": {...}}, ...]``."""
+    """Parse the ``COPY_WORKER_LOG`` file: ``[{"job_id": int, "parameters": {...}, "pid": int}, ...]``."""
     try:
         text = Path(log_file).read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -9,7 +9,7 @@ Run it from this folder (the SDK reads ``./pyproject.toml``)::
 
 Behaviour of one job:
 
-1. append ``{"job_id": ..., "parameters": {...}}`` (the values received) as one JSON line to
+1. append ``{"job_id": ..., "parameters": {...}, "pid": ...}`` (the values received) as one JSON line to
    ``$COPY_WORKER_LOG`` when that variable is set;
 2. with ``sleep_ms``: publish progression 10, then wait that long, returning early (the SDK
    then answers ``job_stopped``) when StepFlow sends ``stop_process``;
@@ -128,7 +128,7 @@ def _log_order(job_id: int, values: dict[str, Any]) -> None:
     log_path = os.environ.get("COPY_WORKER_LOG")
     if not log_path:
         return
-    line = json.dumps({"job_id": job_id, "parameters": values}, sort_keys=True) + "\n"
+    line = json.dumps({"job_id": job_id, "parameters": values, "pid": os.getpid()}, sort_keys=True) + "\n"
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     # One write() on an O_APPEND descriptor, so lines of concurrent workers do not interleave.
     descriptor = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
