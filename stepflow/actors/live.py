@@ -82,7 +82,10 @@ def send_due(locked: LockedWorkflow) -> Owed:
     if not waiting:
         return owed
     workers = _workers(locked)
-    job_of_step = dict(session.execute(select(Job.step_id, Job.id).where(Job.workflow_id == locked.id)).tuples().all())
+    job_of_step = {
+        step_id: job_id
+        for step_id, job_id in session.execute(select(Job.step_id, Job.id).where(Job.workflow_id == locked.id))
+    }
     steps = {step["id"]: step for step in locked.steps}
     for job in waiting:
         step = steps[job.step_id]
