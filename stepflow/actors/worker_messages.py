@@ -81,12 +81,12 @@ def worker_discovery(payload: dict[str, Any]) -> None:
         log.info("worker definition stored", queue_name=payload.get("queue_name"), version=payload.get("version"))
 
 
-def _drive_live(queue: str, change: Callable[[Session, str], Owed | None], **context: Any) -> None:
+def _drive_live(queue: str, change: Callable[[Session], Owed | None], **context: Any) -> None:
     """Apply a worker report to a live job in one transaction, then send what it owes; a
     report for no live job (``change`` returns None, or an unknown job) is counted noise."""
     try:
         with runtime.transaction() as session:
-            owed = change(session, runtime.settings().workers_work_directory)
+            owed = change(session)
     except transitions.UnknownJob:
         owed = None
     finally:
@@ -108,7 +108,7 @@ def worker_created(payload: dict[str, Any]) -> None:
     queue_name = announced_queue_name(name) if isinstance(name, str) else ""
     _drive_live(
         WORKER_CREATED,
-        lambda session, _: transitions.worker_created(session, queue_name, instance_id),
+        lambda session: transitions.worker_created(session, queue_name, instance_id),
         queue_name=payload.get("queue_name"),
         instance_id=instance_id,
         direct_messaging_queue_name=name,
@@ -150,7 +150,7 @@ def _live_job_report(queue: str, payload: Mapping[str, Any], state: str) -> None
         return
     _drive_live(
         queue,
-        lambda session, _: transitions.live_job_reported(session, job_id, state),
+        lambda session: transitions.live_job_reported(session, job_id, state),
         job_id=job_id,
         status=payload.get("status"),
     )
