@@ -205,11 +205,17 @@ def upsert_live_worker(session: Session, job_id: int, direct_messaging_queue_nam
     return session.execute(upsert_live_worker_statement(job_id, direct_messaging_queue_name, **changes)).scalar_one()
 
 
-def terminate_live_workers(session: Session, job_id: int, at: datetime | None = None) -> int:
-    """Set ``termination_date`` on the job's live workers still running; returns how many."""
+def terminate_live_workers(
+    session: Session, job_id: int | None = None, at: datetime | None = None, *, direct_messaging_queue_name: str = ""
+) -> int:
+    """Set ``termination_date`` on the job's live workers still running (or, without
+    ``job_id``, on the one of ``direct_messaging_queue_name``); returns how many."""
+    which = (
+        LiveWorker.job_id == job_id
+        if job_id is not None
+        else LiveWorker.direct_messaging_queue_name == direct_messaging_queue_name
+    )
     result = session.execute(
-        update(LiveWorker)
-        .where(LiveWorker.job_id == job_id, LiveWorker.termination_date.is_(None))
-        .values(termination_date=at or utcnow())
+        update(LiveWorker).where(which, LiveWorker.termination_date.is_(None)).values(termination_date=at or utcnow())
     )
     return int(getattr(result, "rowcount", 0) or 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -9,10 +10,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stepflow.actors import live
 from stepflow.actors.dispatch import Owed
 from stepflow.actors.state import LockedWorkflow
 from stepflow.engine.graph import steps_to_start
 from stepflow.engine.launch import input_steps, plan_step
+from stepflow.engine.live import live_steps_to_start, plan_live_step
 from stepflow.engine.status import TERMINAL_WORKFLOW_STATES
 from stepflow.engine.templates import WorkflowContext
 from stepflow.models import Job, Workflow
@@ -43,18 +46,28 @@ def advance(locked: LockedWorkflow, work_directory: str) -> Owed:
     """Start steps until none can start (ours.md Q1), then settle the workflow status.
 
     Returns the orders of the new worker jobs and the new notification jobs; the caller sends
-    them after commit. A paused or finished workflow starts nothing.
+    them after commit. A paused or finished workflow starts nothing. A live workflow starts
+    every step in one pass, parents first (engine.md §10): one live job each, announced to the
+    worker manager.
     """
     workflow = locked.workflow
     owed = Owed()
+    gate = live_steps_to_start if workflow.is_live else steps_to_start
     if workflow.status not in TERMINAL_WORKFLOW_STATES and workflow.status != "paused":
         context = workflow_context(workflow, work_directory)
         started: set[int] = set()
-        while startable := [s for s in steps_to_start(locked.steps, locked.counts()) if s["id"] not in started]:
+        while startable := [s for s in gate(locked.steps, locked.counts()) if s["id"] not in started]:
             for step in startable:
                 started.add(step["id"])
                 inputs = job_inputs(locked.session, workflow.id, input_steps(step))
-                for plan, job_id in locked.create_jobs(step, plan_step(step, context, inputs)):
-                    owed.start(job_id, step, plan)
+                if workflow.is_live:
+                    plans = [plan_live_step(step, context, inputs, str(uuid.uuid4()))]
+                else:
+                    plans = plan_step(step, context, inputs)
+                for plan, job_id in locked.create_jobs(step, plans):
+                    if workflow.is_live:
+                        owed.add(live.created(locked, job_id, step, plan))
+                    else:
+                        owed.start(job_id, step, plan)
     locked.refresh_status()
     return owed

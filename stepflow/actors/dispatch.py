@@ -3,9 +3,10 @@
 The jobs table is the outbox of job orders and notification runs: a job is inserted with
 ``dispatched_at`` NULL; after commit its order is published (a worker job) or the
 ``run_notification`` actor is sent its id (a notification job), and the confirmed ids are
-marked in one ``UPDATE``. Direct messages to workers (black list, stop) are outbox rows,
-deleted once confirmed. A crash in between delays a message (the clock re-sends it), never
-loses it; duplicates are harmless because every handler is idempotent.
+marked in one ``UPDATE``. Direct messages to workers (black list, stop, live process orders)
+and the live worker manager's create/delete messages are outbox rows, deleted once
+confirmed. A crash in between delays a message (the clock re-sends it), never loses it;
+duplicates are harmless because every handler is idempotent.
 """
 
 from __future__ import annotations
@@ -127,7 +128,8 @@ def dispatch(
 
 def undispatched(session: Session, older_than: float, limit: int = 500) -> Owed:
     """Jobs still waiting for their order or notification ``older_than`` seconds after they
-    were created or retried, or whose ``send_after`` has come."""
+    were created or retried, or whose ``send_after`` has come. Live jobs have no order: their
+    worker manager's messages are outbox rows, re-sent with the direct messages."""
     now = utcnow()
     due = or_(
         and_(Job.send_after.is_(None), Job.updated_at < now - timedelta(seconds=older_than)),
@@ -135,7 +137,7 @@ def undispatched(session: Session, older_than: float, limit: int = 500) -> Owed:
     )
     rows = session.execute(
         select(Job.id, Job.kind, Job.name, Job.step_id, Job.parameters)
-        .where(Job.dispatched_at.is_(None), Job.state.in_(("queued", "retrying")), due)
+        .where(Job.dispatched_at.is_(None), Job.state.in_(("queued", "retrying")), due, Job.is_live.is_(False))
         .order_by(Job.id)
         .limit(limit)
     )

@@ -15,6 +15,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from stepflow.actors import live
 from stepflow.actors.advance import advance, job_inputs, workflow_context
 from stepflow.actors.dispatch import Owed, owe_direct_message
 from stepflow.actors.state import LockedWorkflow
@@ -92,6 +93,8 @@ def retry(session: Session, workflow_id: int, job_id: int, work_directory: str) 
         raise _conflict(f"workflow {workflow_id} is {locked.workflow.status}")
     if job.state not in RETRYABLE_STATES:
         raise _conflict(f"job {job_id} is {job.state}: only a job in error or stopped can be retried")
+    if job.is_live:
+        raise _conflict(f"job {job_id} is live: its worker is gone, launch the workflow again")
     job.attempt += 1
     job.dispatched_at = None
     cause = locked.move_job(job, "retrying", {"attempt": job.attempt})
@@ -110,7 +113,8 @@ def retry(session: Session, workflow_id: int, job_id: int, work_directory: str) 
 
 def abort(session: Session, workflow_id: int, work_directory: str) -> Owed:
     """Stop everything now: steps not started get skipped jobs, queued jobs are black-listed
-    and stopped, running jobs are told to stop; the workflow is ``aborted`` (terminal)."""
+    and stopped, running jobs are told to stop; the workflow is ``aborted`` (terminal).
+    The live jobs of a live workflow stop as ``live.stop_jobs`` says (engine.md §10 stop)."""
     locked = _lock(session, workflow_id)
     status = locked.workflow.status
     if status == "aborted":
@@ -122,8 +126,12 @@ def abort(session: Session, workflow_id: int, work_directory: str) -> Owed:
     for step in locked.steps:
         if counts.get(step["id"]) is None or counts[step["id"]].total == 0:
             locked.create_job(step, JobPlan(0, "skipped"))
+    if locked.workflow.is_live:
+        owed = live.stop_jobs(locked)
     active = session.scalars(
-        select(Job).where(Job.workflow_id == workflow_id, Job.state.in_(ACTIVE_STATES)).order_by(Job.id)
+        select(Job)
+        .where(Job.workflow_id == workflow_id, Job.state.in_(ACTIVE_STATES), Job.is_live.is_(False))
+        .order_by(Job.id)
     )
     for job in active:
         if job.kind == "worker" and job.state == "processing":
@@ -158,9 +166,10 @@ def resume(session: Session, workflow_id: int, work_directory: str) -> Owed:
     return advance(locked, work_directory)
 
 
-def update(session: Session, workflow_id: int, job_id: int, parameters: Sequence[Mapping[str, Any]]) -> None:
+def update(session: Session, workflow_id: int, job_id: int, parameters: Sequence[Mapping[str, Any]]) -> Owed:
     """New values for an updatable job's parameters (a live job, or one in error or stopped,
-    so that the next retry sends them). History only: the job's state does not change (Q8)."""
+    so that the next retry sends them). History only: the job's state does not change (Q8),
+    except for a running live job, whose worker gets ``update_process`` (``live.update``)."""
     locked = _lock(session, workflow_id)
     job = _job_of(session, locked, job_id)
     if not (job.is_live or job.state in RETRYABLE_STATES):
@@ -176,6 +185,7 @@ def update(session: Session, workflow_id: int, job_id: int, parameters: Sequence
     ]
     session.add(Update(job_id=job.id, parameters=list(parameters)))
     locked.record(job, "update", {"parameters": list(parameters)})
+    return live.update(locked, job) if job.is_live else Owed()
 
 
 def delete(session: Session, workflow_id: int, work_directory: str) -> Owed:

@@ -99,6 +99,7 @@ class LockedWorkflow:
                             "kind": plan.kind,
                             "parameters": plan.parameters,
                             "state": plan.state,
+                            "is_live": self.workflow.is_live,
                             "inserted_at": now,
                             "updated_at": now,
                         }

@@ -16,10 +16,13 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from stepflow.actors import live
 from stepflow.actors.advance import advance
 from stepflow.actors.dispatch import Owed
 from stepflow.actors.state import LockedWorkflow
-from stepflow.models import Job, JobStatus, Progression
+from stepflow.engine.live import moves_forward
+from stepflow.engine.status import FINAL_JOB_STATES
+from stepflow.models import Job, JobStatus, LiveWorker, Progression
 from stepflow.models.base import utcnow
 from stepflow.wire import messages
 
@@ -74,9 +77,15 @@ def _finish(locked: LockedJob, state: str, description: dict | None, work_direct
 
 def job_completed(session: Session, message: messages.JobCompleted, work_directory: str) -> Owed:
     """A completion wins over error/stopped (the job did run) unless the workflow was aborted;
-    a second completion changes nothing."""
+    a second completion changes nothing. For a live job, a completion naming its worker
+    (``instance_id``, ``host_ip``, ``ports``) is the worker manager's report: it fills the live
+    worker and may let init/start orders go."""
     locked = lock_job(session, message.job_id)
     job = locked.job
+    if job.is_live and live.reports_worker(message.parameters):
+        live.worker_reported(locked.workflow, job, message.parameters)
+        log.info("live worker reported")
+        return Owed() if locked.aborted else live.send_due(locked.workflow)
     if job.state == "completed":
         log.info("duplicate completion ignored")
         return Owed()
@@ -169,11 +178,15 @@ def job_progression(session: Session, message: messages.JobProgression, work_dir
 
 
 def job_stopped(session: Session, message: messages.JobStopped, work_directory: str) -> Owed:
-    """An active job becomes ``stopped`` (final: its step is not relaunched, fix Q3)."""
+    """An active job becomes ``stopped`` (final: its step is not relaunched, fix Q3); a live
+    job stops from any unfinished state and its worker is deleted."""
     locked = lock_job(session, message.job_id)
     job = locked.job
     if job.state == "stopped":
         return Owed()
+    if job.is_live and job.state not in FINAL_JOB_STATES:
+        owed = _finish(locked, "stopped", None, work_directory)
+        return owed.add(live.deleted(locked.workflow, job))
     if not locked.active:
         locked.workflow.record(job, "stopped", {"ignored": True})
         return Owed()
@@ -212,3 +225,36 @@ def notification_done(session: Session, job_id: int, error: str | None, work_dir
         log.warning("notification failed", message=error)
         return _finish(locked, "error", {"message": error}, work_directory)
     return _finish(locked, "completed", None, work_directory)
+
+
+def worker_created(session: Session, queue_name: str, instance_id: str | None) -> Owed | None:
+    """The worker of the live job with this ``direct_messaging_queue_name`` announced itself:
+    it is dated and its ``instance_id`` kept, the job is ``ready_to_init`` and gets
+    ``init_process`` when it can. None when no live job has that queue name (an ordinary
+    worker starting: expected noise)."""
+    job_id = session.scalar(select(LiveWorker.job_id).where(LiveWorker.direct_messaging_queue_name == queue_name))
+    if job_id is None:
+        return None
+    locked = lock_job(session, job_id)
+    live.worker_announced(locked.workflow, locked.job, instance_id)
+    return _live_stage(locked, "ready_to_init")
+
+
+def live_job_reported(session: Session, job_id: int, state: str) -> Owed | None:
+    """``worker_initialized`` (``ready_to_start``), ``worker_started`` and ``worker_updated``
+    (``processing``) for a live job: it moves forward, never back, so a redelivery changes
+    nothing. None for a job that is not live (expected noise); raises ``UnknownJob``."""
+    locked = lock_job(session, job_id)
+    if not locked.job.is_live:
+        return None
+    return _live_stage(locked, state)
+
+
+def _live_stage(locked: LockedJob, state: str) -> Owed:
+    job = locked.job
+    if moves_forward(job.state, state) or (job.state == "updating" and state == "processing"):
+        if locked.aborted:
+            locked.workflow.record(job, state, {"ignored": True})
+            return Owed()
+        locked.workflow.move_job(job, state)
+    return Owed() if locked.aborted else live.send_due(locked.workflow)

@@ -2,10 +2,13 @@
 
 - ``worker_discovery`` → the worker definition (by queue name and version) is stored or refreshed;
 - ``worker_status`` → the worker's status row (activity, current job) is stored or refreshed;
-- ``worker_terminated`` → its status becomes ``Terminated``;
+- ``worker_terminated`` → its status becomes ``Terminated`` (and its live worker's
+  ``termination_date`` is set, as for ``{"job_id"}`` of a live job);
+- ``worker_created`` / ``worker_initialized`` / ``worker_started`` / ``worker_updated`` drive
+  live jobs (``transitions``, engine.md §10);
 - ``worker_created`` from an ordinary worker, and ``worker_initialized`` / ``worker_started`` /
   ``worker_updated`` for an unknown or non-live job, are expected traffic: logged and acked,
-  never a retry loop (ours.md §1 rule 3). Live jobs are handled by a later change.
+  never a retry loop (ours.md §1 rule 3).
 
 A body the bridge validated but that cannot be stored (a blank ``label``, no ``instance_id``…)
 is a permanent failure: dead-lettered with the reason (ours.md §3.8).
@@ -25,8 +28,9 @@ import msgspec
 import structlog
 from sqlalchemy.orm import Session
 
-from stepflow.actors import runtime
-from stepflow.models import Job
+from stepflow.actors import runtime, transitions
+from stepflow.actors.dispatch import Owed
+from stepflow.engine.live import announced_queue_name
 from stepflow.wire.dead_letters import dead_letter
 from stepflow.wire.topology import (
     JOB_RESPONSE_NOT_FOUND,
@@ -41,6 +45,7 @@ from stepflow.wire.topology import (
 )
 from stepflow.workers import (
     InvalidWorkerPayload,
+    terminate_live_workers,
     terminate_worker_status,
     upsert_worker_definition,
     upsert_worker_status,
@@ -76,16 +81,37 @@ def worker_discovery(payload: dict[str, Any]) -> None:
         log.info("worker definition stored", queue_name=payload.get("queue_name"), version=payload.get("version"))
 
 
+def _drive_live(queue: str, change: Callable[[Session], Owed | None], **context: Any) -> None:
+    """Apply a worker report to a live job in one transaction, then send what it owes; a
+    report for no live job (``change`` returns None, or an unknown job) is counted noise."""
+    try:
+        with runtime.transaction() as session:
+            owed = change(session)
+    except transitions.UnknownJob:
+        owed = None
+    finally:
+        structlog.contextvars.clear_contextvars()  # set by the lock; threads are reused
+    if owed is None:
+        NOISE[queue] += 1
+        log.info(f"{queue} for no live job acked", **context)
+        return
+    runtime.send_owed(owed)
+
+
 @dramatiq.actor(queue_name=WORKERS_QUEUE)
 def worker_created(payload: dict[str, Any]) -> None:
-    """A worker started. For an ordinary worker there is nothing to do (its definition comes
-    with ``worker_discovery``); live workers are matched by a later change."""
-    NOISE[WORKER_CREATED] += 1
-    log.info(
-        "worker_created acked",
+    """A worker started. The worker of a live job is matched by its direct messaging queue
+    name; for an ordinary worker there is nothing to do (its definition comes with
+    ``worker_discovery``)."""
+    name = payload.get("direct_messaging_queue_name")
+    instance_id = payload.get("instance_id") if isinstance(payload.get("instance_id"), str) else None
+    queue_name = announced_queue_name(name) if isinstance(name, str) else ""
+    _drive_live(
+        WORKER_CREATED,
+        lambda session: transitions.worker_created(session, queue_name, instance_id),
         queue_name=payload.get("queue_name"),
-        instance_id=payload.get("instance_id"),
-        direct_messaging_queue_name=payload.get("direct_messaging_queue_name"),
+        instance_id=instance_id,
+        direct_messaging_queue_name=name,
     )
 
 
@@ -97,40 +123,55 @@ def worker_status(payload: dict[str, Any]) -> None:
 
 @dramatiq.actor(queue_name=WORKERS_QUEUE)
 def worker_terminated(payload: dict[str, Any]) -> None:
-    """A worker stopped (``stop_worker`` or SIGINT): its status becomes ``Terminated``."""
-    if _store(WORKER_TERMINATED, payload, lambda session: terminate_worker_status(session, payload)):
+    """A worker stopped (``stop_worker`` or SIGINT): its status becomes ``Terminated``, and the
+    live worker it may be is dated; ``{"job_id"}`` ends the live worker of that job."""
+    job_id = payload.get("job_id")
+    if isinstance(job_id, int):
+        with runtime.transaction() as session:
+            ended = terminate_live_workers(session, job_id) if job_id <= MAX_JOB_ID else 0
+        log.info("live worker terminated", job_id=job_id, count=ended)
+        return
+    name = payload.get("direct_messaging_queue_name")
+    queue_name = announced_queue_name(name) if isinstance(name, str) else ""
+
+    def terminate(session: Session) -> None:
+        terminate_worker_status(session, payload)
+        terminate_live_workers(session, direct_messaging_queue_name=queue_name)
+
+    if _store(WORKER_TERMINATED, payload, terminate):
         log.info("worker terminated", instance_id=payload.get("instance_id"), queue_name=payload.get("queue_name"))
 
 
-def _live_job_status(queue: str, payload: Mapping[str, Any]) -> None:
-    """``worker_initialized`` / ``worker_started`` / ``worker_updated``: only live jobs have
-    them; the live workflow stepping comes later, so every one is logged and acked."""
+def _live_job_report(queue: str, payload: Mapping[str, Any], state: str) -> None:
     job_id = payload.get("job_id")
-    with runtime.transaction() as session:
-        job = session.get(Job, job_id) if isinstance(job_id, int) and job_id <= MAX_JOB_ID else None
-        found, live = job is not None, bool(job is not None and job.is_live)
-    NOISE[queue] += 1
-    if not found:
-        log.warning(f"{queue} for an unknown job acked", job_id=job_id, status=payload.get("status"))
-    elif not live:
-        log.warning(f"{queue} for a non-live job acked", job_id=job_id, status=payload.get("status"))
-    else:
-        log.info(f"{queue} for a live job acked (live workflows not handled yet)", job_id=job_id)
+    if not isinstance(job_id, int) or job_id > MAX_JOB_ID:
+        NOISE[queue] += 1
+        log.info(f"{queue} for no live job acked", job_id=job_id)
+        return
+    _drive_live(
+        queue,
+        lambda session: transitions.live_job_reported(session, job_id, state),
+        job_id=job_id,
+        status=payload.get("status"),
+    )
 
 
 @dramatiq.actor(queue_name=WORKERS_QUEUE)
 def worker_initialized(payload: dict[str, Any]) -> None:
-    _live_job_status(WORKER_INITIALIZED, payload)
+    """The live job's worker answered ``init_process``: ``ready_to_start``, then ``start_process``."""
+    _live_job_report(WORKER_INITIALIZED, payload, "ready_to_start")
 
 
 @dramatiq.actor(queue_name=WORKERS_QUEUE)
 def worker_started(payload: dict[str, Any]) -> None:
-    _live_job_status(WORKER_STARTED, payload)
+    """The live job's worker answered ``start_process``: ``processing``."""
+    _live_job_report(WORKER_STARTED, payload, "processing")
 
 
 @dramatiq.actor(queue_name=WORKERS_QUEUE)
 def worker_updated(payload: dict[str, Any]) -> None:
-    _live_job_status(WORKER_UPDATED, payload)
+    """The live job's worker applied ``update_process``: ``processing`` again."""
+    _live_job_report(WORKER_UPDATED, payload, "processing")
 
 
 def _unroutable(queue: str, payload: Any) -> None:

@@ -88,7 +88,7 @@ class JobOrder(msgspec.Struct):
 
 
 class WorkerDescription(msgspec.Struct):
-    """What a worker says it is (§3): ``worker_discovery``, ``worker_created`` and
+    """What a worker says it is (§3): ``worker_discovery``, ``worker_created`` and (from an SDK)
     ``worker_terminated`` bodies. SDK 2.x sends no ``short_description``; ``parameters`` is a
     JSON Schema (SDK 1.x/2.x) or the old list of parameter descriptions. ``system_info`` is kept
     (older SDKs identify themselves by its ``docker_container_id``)."""
@@ -150,7 +150,9 @@ MESSAGE_TYPES: dict[str, Any] = {
     "job_queue_not_found": JobOrder,
     "worker_discovery": WorkerDescription,
     "worker_created": WorkerDescription,
-    "worker_terminated": WorkerDescription,
+    # An SDK description (by instance_id) or a live job's {"job_id"} (engine.md §10): the actor
+    # tells them apart and dead-letters what is neither.
+    "worker_terminated": dict[str, Any],
     "worker_status": WorkerStatusMessage,
     "worker_initialized": WorkerJobStatus,
     "worker_started": WorkerJobStatus,

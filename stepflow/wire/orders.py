@@ -22,12 +22,16 @@ class JobOrder:
 
     @property
     def priority(self) -> int:
-        """The step id clamped to the octet the queues accept (0..100)."""
-        return max(0, min(self.step_id, MAX_PRIORITY))
+        return step_priority(self.step_id)
 
     def body(self) -> bytes:
         """``{"job_id", "parameters"}``; ``filter`` parameters never reach a worker."""
         return msgspec.json.encode({"job_id": self.job_id, "parameters": sendable(self.parameters)})
+
+
+def step_priority(step_id: int) -> int:
+    """The priority of a step's messages: its id clamped to what the queues accept (0..100)."""
+    return max(0, min(step_id, MAX_PRIORITY))
 
 
 def sendable(parameters: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

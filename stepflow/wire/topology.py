@@ -13,6 +13,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 JOB_SUBMIT = "job_submit"
 DIRECT_MESSAGING = "direct_messaging"
 JOB_QUEUE_NOT_FOUND = "job_queue_not_found"
+JOB_WORKER_MANAGER = "job_worker_manager"
 JOB_RESPONSE = "job_response"
 JOB_RESPONSE_DELAYED = "job_response_delayed"
 JOB_RESPONSE_NOT_FOUND = "job_response_not_found"

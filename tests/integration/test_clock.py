@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.actors.dispatch import Owed, dispatch
+from stepflow.actors.dispatch import Owed, dispatch, owe_direct_message
 from stepflow.clock import Clock, Periodic, try_singleton
 from stepflow.models import Job, Outbox, Workflow
 from stepflow.models.base import utcnow
 from stepflow.settings import Settings
 from stepflow.wire.publisher import ConfirmingPublisher
 from stepflow.wire.topology import JOB_SUBMIT
+from stepflow.wire.worker_manager import worker_manager_message
 from tests.integration.broker import Capture
 
 
@@ -76,6 +77,36 @@ def test_unconfirmed_orders_are_dispatched_again(
     ((properties, body),) = capture.take(1)
     assert body["parameters"] == params and properties.priority == 3
     assert clock.tick() == (0, 0), "a confirmed order is marked dispatched"
+    capture.close()
+
+
+def test_a_live_job_has_no_order_but_its_worker_manager_message_is_sent_again(
+    sessions: sessionmaker[Session], settings: Settings, amqp_url: str
+) -> None:
+    capture = Capture(amqp_url, JOB_SUBMIT, ["#"], declare_exchange=True)
+    params = [{"id": "direct_messaging_queue_name", "type": "string", "value": "u0"}]
+    with sessions() as session, session.begin():
+        workflow = Workflow(
+            schema_version="1.8", identifier="w", version_major=1, version_minor=0, version_micro=0, reference="r"
+        )
+        session.add(workflow)
+        session.flush()
+        job = Job(workflow_id=workflow.id, step_id=2, input_index=0, name="job_live", parameters=params, is_live=True)
+        session.add(job)
+        session.flush()
+        owe_direct_message(session, worker_manager_message(job.id, 2, params, "create"))
+    age(sessions, Job, 60)
+    age(sessions, Outbox, 60)
+    clock = make_clock(sessions, settings, [])
+    assert clock.tick() == (0, 1), "the create message, not a job order"
+    ((properties, body),) = capture.take(1)
+    assert body == {
+        "job_id": job.id,
+        "parameters": [*params, {"id": "action", "type": "string", "value": "create"}],
+        "type": "create",
+    }
+    assert properties.priority == 2
+    assert clock.tick() == (0, 0), "a confirmed message leaves the outbox"
     capture.close()
 
 

@@ -72,8 +72,8 @@ def _resume(session: Session, workflow_id: int, body: Mapping[str, Any], work_di
     return events.resume(session, workflow_id, work_directory)
 
 
-def _update(session: Session, workflow_id: int, body: Mapping[str, Any], work_directory: str) -> None:
-    events.update(session, workflow_id, _job_id(body), _update_parameters(body))
+def _update(session: Session, workflow_id: int, body: Mapping[str, Any], work_directory: str) -> Owed:
+    return events.update(session, workflow_id, _job_id(body), _update_parameters(body))
 
 
 def _delete(session: Session, workflow_id: int, body: Mapping[str, Any], work_directory: str) -> Owed:
@@ -83,7 +83,8 @@ def _delete(session: Session, workflow_id: int, body: Mapping[str, Any], work_di
 EVENTS: dict[str, Event] = {
     "retry": Event("retry", "Forbidden to retry this workflow", ("job_id",), _retry),
     "abort": Event("abort", "Forbidden to abort this workflow", (), _abort),
-    # A non-live workflow has nothing to stop but its jobs: stop is abort (ours.md §3.5).
+    # A non-live workflow has nothing to stop but its jobs: stop is abort (ours.md §3.5); abort
+    # stops the live jobs of a live workflow as engine.md §10 says.
     "stop": Event("abort", "Forbidden to stop this workflow", (), _abort),
     # The standard's rights have no pause/resume action: they need abort.
     "pause": Event("abort", "Forbidden to pause this workflow", (), _pause),
