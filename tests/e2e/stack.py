@@ -146,5 +146,17 @@ def wait_for_status(
     return wait_for(stepflow, workflow_id, lambda current: current["status"] == expected, f"status {expected}", timeout)
 
 
+def running_job(stepflow: StepFlowProcesses, workflow_id: int) -> dict[str, Any]:
+    """Wait until a job of the workflow is ``processing`` (a worker took it); return it."""
+    current = wait_for(
+        stepflow,
+        workflow_id,
+        lambda current: any(job["state"] == "processing" for job in current["jobs"]),
+        "a job processing",
+        timeout=60,
+    )
+    return next(job for job in current["jobs"] if job["state"] == "processing")
+
+
 def parameter(job: dict[str, Any], identifier: str) -> Any:
     return next(p["value"] for p in job["params"] if p["id"] == identifier)

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.processes import StepFlowProcesses
-from tests.e2e.stack import api, launch, parameter, view, wait_for, wait_for_status
+from tests.e2e.stack import api, launch, parameter, running_job, view, wait_for, wait_for_status
 from tests.e2e.workers import SdkWorker, read_order_log
 from tests.http_server import RecordingServer
 
@@ -40,15 +40,8 @@ def test_abort_of_a_running_workflow_leaves_nothing_running_or_queued(
     stepflow: StepFlowProcesses, copy_worker: SdkWorker, e2e_dir: Path
 ) -> None:
     workflow_id = launch(stepflow, "long_running")
-    running = wait_for(
-        stepflow,
-        workflow_id,
-        lambda current: any(job["state"] == "processing" for job in current["jobs"]),
-        "a job processing",
-        timeout=60,
-    )
-    (busy,) = [job for job in running["jobs"] if job["state"] == "processing"]
-    (waiting,) = [job for job in running["jobs"] if job["id"] != busy["id"]]
+    busy = running_job(stepflow, workflow_id)
+    (waiting,) = [job for job in view(stepflow, workflow_id)["jobs"] if job["id"] != busy["id"]]
     response = httpx.post(f"{api(stepflow)}/workflows/{workflow_id}/events", json={"event": "abort"})
     assert response.status_code == 200, response.text
     assert view(stepflow, workflow_id)["status"] == "aborted", "aborted at once"

@@ -19,6 +19,7 @@ from tests.e2e.stack import (
     api,
     eventually,
     launch,
+    running_job,
     view,
     wait_for,
     wait_for_status,
@@ -38,17 +39,6 @@ def pair_workers(
     yield [first, second]
     for started in (first, second):
         started.stop()
-
-
-def running_job(stepflow: StepFlowProcesses, workflow_id: int) -> dict[str, Any]:
-    current = wait_for(
-        stepflow,
-        workflow_id,
-        lambda current: any(job["state"] == "processing" for job in current["jobs"]),
-        "a job processing",
-        timeout=60,
-    )
-    return next(job for job in current["jobs"] if job["state"] == "processing")
 
 
 def put_worker(stepflow: StepFlowProcesses, instance_id: str, order: str) -> None:

@@ -195,17 +195,26 @@ def capture_instance(capture: Capture, *instance_ids: str) -> None:
         capture.channel.queue_bind(capture.queue, DIRECT_MESSAGING, arguments=arguments)
 
 
-def test_abort_stops_a_running_job_on_the_one_worker_running_it(
+def left_taken_by_worker_a(
     actors: Any, api: TestClient, sessions: sessionmaker[Session], direct_messages: Capture
-) -> None:
+) -> tuple[int, Job]:
+    """A launched FORK_JOIN whose ``job_left`` job the known worker ``worker-a`` reported taking;
+    ``direct_messages`` also captures what is addressed to ``worker-a`` and ``worker-b``."""
     capture_instance(direct_messages, "worker-a", "worker-b")
     workflow_id = launch(api)
     (root,) = jobs_of(sessions, workflow_id)
     complete(actors, root)
     left = jobs_of(sessions, workflow_id, 1)[0]
     report_status(actors, "worker-a", None)
-    report_status(actors, "worker-b", None)
     actors.job_progression.fn({"job_id": left.id, "progression": 0, "docker_container_id": "worker-a"})
+    return workflow_id, left
+
+
+def test_abort_stops_a_running_job_on_the_one_worker_running_it(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], direct_messages: Capture
+) -> None:
+    workflow_id, left = left_taken_by_worker_a(actors, api, sessions, direct_messages)
+    report_status(actors, "worker-b", None)
     assert event(api, workflow_id, {"event": "abort"}).status_code == 200
     stops = [
         (properties.headers, body) for properties, body in direct_messages.take(2) if body["type"] == "stop_process"
@@ -222,13 +231,7 @@ def test_the_latest_worker_to_report_a_job_is_the_one_told_to_stop(
     actors: Any, api: TestClient, sessions: sessionmaker[Session], direct_messages: Capture
 ) -> None:
     """worker-a took the job and died; the broker gave it to worker-b, whose status names it."""
-    capture_instance(direct_messages, "worker-a", "worker-b")
-    workflow_id = launch(api)
-    (root,) = jobs_of(sessions, workflow_id)
-    complete(actors, root)
-    left = jobs_of(sessions, workflow_id, 1)[0]
-    report_status(actors, "worker-a", None)
-    actors.job_progression.fn({"job_id": left.id, "progression": 0, "docker_container_id": "worker-a"})
+    workflow_id, left = left_taken_by_worker_a(actors, api, sessions, direct_messages)
     report_status(actors, "worker-b", left.id)
     assert event(api, workflow_id, {"event": "abort"}).status_code == 200
     stops = [properties.headers for properties, body in direct_messages.take(2) if body["type"] == "stop_process"]
