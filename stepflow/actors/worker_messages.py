@@ -13,8 +13,9 @@
 A body the bridge validated but that cannot be stored (a blank ``label``, no ``instance_id``…)
 is a permanent failure: dead-lettered with the reason (ours.md §3.8).
 
-The catch-all queues (``job_response_not_found``, ``worker_response_not_found``) have actors of
-their name that log and count what nobody was bound for.
+The catch-all queues (``job_response_not_found``, ``worker_response_not_found``,
+``direct_messaging_not_found``) have actors of their name that log and count what nobody was
+bound for, with its routing key (and, for direct messages, the addressing headers).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from stepflow.actors.dispatch import Owed
 from stepflow.engine.live import announced_queue_name
 from stepflow.wire.dead_letters import dead_letter
 from stepflow.wire.topology import (
+    DIRECT_MESSAGING_NOT_FOUND,
     JOB_RESPONSE_NOT_FOUND,
     WORKER_CREATED,
     WORKER_DISCOVERY,
@@ -174,23 +176,40 @@ def worker_updated(payload: dict[str, Any]) -> None:
     _live_job_report(WORKER_UPDATED, payload, "processing")
 
 
-def _unroutable(queue: str, payload: Any) -> None:
+def _unroutable(queue: str, delivery: Mapping[str, Any], event: str = "unroutable message acked") -> None:
+    """Log and count what a catch-all queue received (``delivery`` is the bridge's
+    ``{"routing_key", "headers", "body"}``)."""
     UNROUTABLE[queue] += 1
-    body = msgspec.json.encode(payload)[:500].decode(errors="replace")
-    log.warning("unroutable message acked", queue=queue, count=UNROUTABLE[queue], body=body)
+    body = msgspec.json.encode(delivery.get("body"))[:500].decode(errors="replace")
+    fields = {"queue": queue, "count": UNROUTABLE[queue], "routing_key": delivery.get("routing_key"), "body": body}
+    if queue == DIRECT_MESSAGING_NOT_FOUND:
+        fields["headers"] = delivery.get("headers")
+    log.warning(event, **fields)
 
 
 @dramatiq.actor(queue_name=WORKERS_QUEUE)
-def job_response_not_found(payload: Any) -> None:
+def job_response_not_found(delivery: dict[str, Any]) -> None:
     """A message published on ``job_response`` with a routing key nobody is bound for."""
-    _unroutable(JOB_RESPONSE_NOT_FOUND, payload)
+    _unroutable(JOB_RESPONSE_NOT_FOUND, delivery)
 
 
 @dramatiq.actor(queue_name=WORKERS_QUEUE)
-def worker_response_not_found(payload: Any) -> None:
+def worker_response_not_found(delivery: dict[str, Any]) -> None:
     """A message published on ``worker_response`` with a routing key nobody is bound for
     (``worker_black_list`` of SDK 2.x, for one)."""
-    _unroutable(WORKER_RESPONSE_NOT_FOUND, payload)
+    _unroutable(WORKER_RESPONSE_NOT_FOUND, delivery)
+
+
+@dramatiq.actor(queue_name=WORKERS_QUEUE)
+def direct_messaging_not_found(delivery: dict[str, Any]) -> None:
+    """A direct message no worker was bound for: its worker is gone (a ``stop_process`` to a
+    killed instance), or no worker runs at all (a status broadcast, logged at info level)."""
+    body = delivery.get("body")
+    if isinstance(body, Mapping) and body.get("type") == "status":
+        UNROUTABLE[DIRECT_MESSAGING_NOT_FOUND] += 1
+        log.info("status broadcast reached no worker")
+        return
+    _unroutable(DIRECT_MESSAGING_NOT_FOUND, delivery, "direct message reached no worker")
 
 
 def worker_bridge_handlers() -> dict[str, dramatiq.Actor[Any, Any]]:
@@ -205,4 +224,5 @@ def worker_bridge_handlers() -> dict[str, dramatiq.Actor[Any, Any]]:
         WORKER_UPDATED: worker_updated,
         JOB_RESPONSE_NOT_FOUND: job_response_not_found,
         WORKER_RESPONSE_NOT_FOUND: worker_response_not_found,
+        DIRECT_MESSAGING_NOT_FOUND: direct_messaging_not_found,
     }

@@ -40,7 +40,7 @@ from pika.spec import Basic, BasicProperties
 from stepflow.wire import messages
 from stepflow.wire.dead_letters import dead_letter
 from stepflow.wire.publisher import ConfirmingPublisher, Outgoing
-from stepflow.wire.topology import JOB_ERROR, declare_bridge_topology
+from stepflow.wire.topology import CATCH_ALL_QUEUES, JOB_ERROR, declare_bridge_topology
 
 log = structlog.get_logger(__name__)
 
@@ -93,10 +93,18 @@ def death_count(properties: BasicProperties, queue: str) -> int:
     return sum(int(death.get("count", 0)) for death in deaths if death.get("queue") == queue)
 
 
+def unroutable(routing_key: str, properties: BasicProperties, body: Any) -> dict[str, Any]:
+    """What a catch-all actor is handed: the body with where it was headed (routing key, and
+    the string headers that address a direct message)."""
+    headers = {name: value for name, value in (properties.headers or {}).items() if isinstance(value, str)}
+    return {"routing_key": routing_key, "headers": headers, "body": body}
+
+
 @dataclass
 class _Delivery:
     tag: int
     queue: str
+    routing_key: str
     body: bytes
     properties: BasicProperties
 
@@ -129,7 +137,7 @@ class Bridge:
         self._consumer_queues: dict[str, str] = {}
         self._batch: list[_Delivery] = []
 
-    def prepare(self, queue: str, body: bytes, properties: BasicProperties) -> Outgoing | None:
+    def prepare(self, queue: str, routing_key: str, body: bytes, properties: BasicProperties) -> Outgoing | None:
         """Decide one delivery: the hand-over to publish, or None to ack it right away."""
         try:
             message = messages.decode(queue, body)
@@ -142,14 +150,17 @@ class Bridge:
         if death_count(properties, queue) > MAX_REDELIVERIES:
             dead_letter(self._dead_letters, body, f"redelivered more than {MAX_REDELIVERIES} times", queue)
             return None
-        return hand_over_message(self._actors[queue], msgspec.to_builtins(message))
+        payload = msgspec.to_builtins(message)
+        if queue in CATCH_ALL_QUEUES:
+            payload = unroutable(routing_key, properties, payload)
+        return hand_over_message(self._actors[queue], payload)
 
     def settle(self, channel: BlockingChannel, batch: list[_Delivery]) -> None:
         """Hand ``batch`` over (one pipelined publish), then ack or reject every delivery."""
         outgoing: list[Outgoing] = []
         handed: list[int] = []  # indices in ``batch`` of the deliveries handed over
         for index, delivery in enumerate(batch):
-            message = self.prepare(delivery.queue, delivery.body, delivery.properties)
+            message = self.prepare(delivery.queue, delivery.routing_key, delivery.body, delivery.properties)
             if message is not None:
                 outgoing.append(message)
                 handed.append(index)
@@ -170,7 +181,7 @@ class Bridge:
         self, channel: BlockingChannel, method: Basic.Deliver, properties: BasicProperties, body: bytes
     ) -> None:
         queue = self._consumer_queues[method.consumer_tag]
-        self._batch.append(_Delivery(method.delivery_tag, queue, body, properties))
+        self._batch.append(_Delivery(method.delivery_tag, queue, method.routing_key, body, properties))
 
     def run_once(self) -> None:
         """Connect, declare, consume until the connection drops or ``stop`` is called."""

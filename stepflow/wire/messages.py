@@ -159,6 +159,7 @@ MESSAGE_TYPES: dict[str, Any] = {
     "worker_updated": WorkerJobStatus,
     "job_response_not_found": UNROUTABLE,
     "worker_response_not_found": UNROUTABLE,
+    "direct_messaging_not_found": UNROUTABLE,
 }
 """Queue name → the type its bodies decode into."""
 

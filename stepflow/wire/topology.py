@@ -19,6 +19,7 @@ JOB_RESPONSE_DELAYED = "job_response_delayed"
 JOB_RESPONSE_NOT_FOUND = "job_response_not_found"
 WORKER_RESPONSE = "worker_response"
 WORKER_RESPONSE_NOT_FOUND = "worker_response_not_found"
+DIRECT_MESSAGING_NOT_FOUND = "direct_messaging_not_found"
 DEAD_LETTERS = "stepflow.dead_letters"
 
 JOB_COMPLETED = "job_completed"
@@ -49,9 +50,10 @@ WORKER_RESPONSE_QUEUES = (
 """Worker events, bound on ``worker_response`` with routing key = queue name;
 ``worker_discovery`` is also bound on ``job_response``, where SDK 2.x publishes it."""
 
-CATCH_ALL_QUEUES = (JOB_RESPONSE_NOT_FOUND, WORKER_RESPONSE_NOT_FOUND)
-"""What nobody is bound for on ``job_response`` / ``worker_response`` (their alternate
-exchanges, which the original names but never declares, so it dropped that traffic)."""
+CATCH_ALL_QUEUES = (JOB_RESPONSE_NOT_FOUND, WORKER_RESPONSE_NOT_FOUND, DIRECT_MESSAGING_NOT_FOUND)
+"""What nobody is bound for on ``job_response`` / ``worker_response`` / ``direct_messaging``
+(their alternate exchanges, which the original names but never declares, so it dropped that
+traffic: answers nobody reads, and orders to workers that are gone)."""
 
 RETRY_DELAY_MS = 5000
 
@@ -76,7 +78,7 @@ def declare_direct_messaging(channel: BlockingChannel) -> None:
         DIRECT_MESSAGING,
         exchange_type="headers",
         durable=True,
-        arguments={"alternate-exchange": "direct_messaging_not_found"},
+        arguments={"alternate-exchange": DIRECT_MESSAGING_NOT_FOUND},
     )
 
 

@@ -25,9 +25,11 @@ from stepflow.models import Job, WorkerDefinition, WorkerStatus, Workflow
 from stepflow.settings import Settings
 from stepflow.wire.bridge import Bridge
 from stepflow.wire.dead_letters import declare_dead_letters
+from stepflow.wire.direct_messaging import publish_direct_message, status_request, stop_process
 from stepflow.wire.publisher import ConfirmingPublisher
 from stepflow.wire.topology import (
     DEAD_LETTERS,
+    DIRECT_MESSAGING_NOT_FOUND,
     JOB_RESPONSE,
     JOB_RESPONSE_DELAYED,
     JOB_RESPONSE_NOT_FOUND,
@@ -394,15 +396,25 @@ def test_unroutable_messages_are_kept_consumed_and_logged(
     from stepflow.actors import worker_messages
 
     before = worker_messages.UNROUTABLE.copy()
-    with caplog.at_level(logging.WARNING):
+    gone = stop_process(7, "job_copy", [], instance_id="killed-worker")
+    with caplog.at_level(logging.INFO):
         publish(amqp_url, WORKER_RESPONSE, "worker_black_list", {"job_ids": [1, 2]})  # bound nowhere (§2.4)
         publish(amqp_url, JOB_RESPONSE, "job_unknown", {"job_id": 1})
-        handled.wait(2)
-    assert worker_messages.UNROUTABLE - before == {WORKER_RESPONSE_NOT_FOUND: 1, JOB_RESPONSE_NOT_FOUND: 1}
+        publish_direct_message(ConfirmingPublisher(amqp_url), gone)  # no worker binds that instance
+        publish_direct_message(ConfirmingPublisher(amqp_url), status_request())  # and none runs at all
+        handled.wait(4)
+    assert worker_messages.UNROUTABLE - before == {
+        WORKER_RESPONSE_NOT_FOUND: 1,
+        JOB_RESPONSE_NOT_FOUND: 1,
+        DIRECT_MESSAGING_NOT_FOUND: 2,
+    }
     logged = [record.msg for record in caplog.records if isinstance(record.msg, dict)]
-    unroutable = [entry for entry in logged if entry.get("event") == "unroutable message acked"]
-    assert {entry["queue"] for entry in unroutable} == {WORKER_RESPONSE_NOT_FOUND, JOB_RESPONSE_NOT_FOUND}
+    unroutable = {entry["queue"]: entry for entry in logged if entry.get("event") == "unroutable message acked"}
+    assert unroutable[WORKER_RESPONSE_NOT_FOUND]["routing_key"] == "worker_black_list"
+    assert unroutable[JOB_RESPONSE_NOT_FOUND]["routing_key"] == "job_unknown"
+    (stop,) = [entry for entry in logged if entry.get("event") == "direct message reached no worker"]
+    assert stop["headers"] == {"instance_id": "killed-worker"} and '"stop_process"' in stop["body"]
+    assert [entry for entry in logged if entry.get("event") == "status broadcast reached no worker"]
     time.sleep(0.3)
-    assert message_count(amqp_url, WORKER_RESPONSE_NOT_FOUND) == 0
-    assert message_count(amqp_url, JOB_RESPONSE_NOT_FOUND) == 0
-    assert message_count(amqp_url, DEAD_LETTERS) == 0
+    for queue in (WORKER_RESPONSE_NOT_FOUND, JOB_RESPONSE_NOT_FOUND, DIRECT_MESSAGING_NOT_FOUND, DEAD_LETTERS):
+        assert message_count(amqp_url, queue) == 0, queue
