@@ -58,21 +58,23 @@ def bridge(settings: Settings, args: argparse.Namespace) -> None:
 
 def clock(settings: Settings, args: argparse.Namespace) -> None:
     from stepflow.actors import launch_workflow, runtime
-    from stepflow.actors.leases import give_up_silent_jobs
+    from stepflow.actors.leases import Leases, settle_unanswered_jobs
+    from stepflow.actors.transitions import BusyResend
     from stepflow.clock import Clock, Periodic
     from stepflow.wire.direct_messaging import publish_direct_message, status_request
 
     def ask_workers_status() -> None:
         publish_direct_message(runtime.order_publisher(), status_request())
 
-    def give_up_silent() -> None:
-        give_up_silent_jobs(
-            runtime.sessions(),
-            runtime.send_owed,
-            default_lease=settings.job_lease,
-            leases=settings.job_leases,
-            work_directory=settings.workers_work_directory,
-        )
+    leases = Leases(
+        default=settings.job_lease,
+        per_queue=settings.job_leases,
+        grace=settings.workers_status_interval,
+        busy=BusyResend.of(settings),
+    )
+
+    def settle_unanswered() -> None:
+        settle_unanswered_jobs(runtime.sessions(), runtime.send_owed, leases, settings.workers_work_directory)
 
     ticker = Clock(
         runtime.sessions(),
@@ -83,7 +85,7 @@ def clock(settings: Settings, args: argparse.Namespace) -> None:
         dispatch_resend_after=settings.dispatch_resend_after,
         periodic=[
             Periodic("workers status", settings.workers_status_interval, ask_workers_status),
-            Periodic("job leases", settings.clock_interval, give_up_silent),
+            Periodic("unanswered jobs", settings.clock_interval, settle_unanswered),
         ],
     )
     _on_term(ticker.stop)

@@ -53,8 +53,7 @@ def job_error(payload: dict[str, Any]) -> None:
     if message.job_id is None:
         log.info("job_error without job_id", message=message.description())
         return
-    job_id, settings = message.job_id, runtime.settings()
-    busy = transitions.BusyResend(settings.busy_resend_max, settings.busy_resend_backoff)
+    job_id, busy = message.job_id, transitions.BusyResend.of(runtime.settings())
     _apply(job_id, lambda session, wd: transitions.job_failed(session, job_id, message.description(), wd, busy))
 
 

@@ -24,6 +24,7 @@ from stepflow.engine.live import moves_forward
 from stepflow.engine.status import FINAL_JOB_STATES
 from stepflow.models import Job, JobStatus, LiveWorker, Progression
 from stepflow.models.base import utcnow
+from stepflow.settings import Settings
 from stepflow.wire import messages
 
 log = structlog.get_logger(__name__)
@@ -35,6 +36,7 @@ NOT_THE_CURRENT_JOB = "The Job ID is not the same as the current job."
 WORKER_BUSY = "Cannot initialize this job, an another job is already in progress."
 """What an SDK 2.2.1 worker answers, racing another worker of its queue, for a job it never ran."""
 NO_NEWS = "no news from worker"
+MOVED_ON = "the worker moved on without answering for this job"
 
 
 class UnknownJob(LookupError):
@@ -119,8 +121,26 @@ class BusyResend:
     limit: int = 0
     backoff: float = 0.0
 
+    @classmethod
+    def of(cls, settings: Settings) -> BusyResend:
+        return cls(settings.busy_resend_max, settings.busy_resend_backoff)
+
     def delay(self, attempt: int) -> timedelta:
         return timedelta(seconds=self.backoff * 2 ** (attempt - 1))
+
+
+def _send_again(locked: LockedJob, reason: str, busy: BusyResend) -> bool:
+    """Send the job's order again after the backoff (by the clock, as an undispatched job whose
+    ``send_after`` came), recorded as an automatic ``retrying`` row; False past ``busy.limit``."""
+    job = locked.job
+    attempt = _automatic_resends(locked.workflow.session, job.id) + 1
+    if attempt > busy.limit:
+        return False
+    job.dispatched_at = None
+    job.send_after = utcnow() + busy.delay(attempt)
+    locked.workflow.move_job(job, "retrying", {"message": reason, "automatic": True, "attempt": attempt})
+    log.info("order to be sent again", reason=reason, attempt=attempt, after=job.send_after.isoformat())
+    return True
 
 
 def job_failed(
@@ -138,14 +158,8 @@ def job_failed(
     if description == NOT_THE_CURRENT_JOB:
         log.info("stop answer from a worker not running the job ignored")
         return Owed()
-    if description == WORKER_BUSY and locked.active and not locked.aborted:
-        attempt = _automatic_resends(session, job_id) + 1
-        if attempt <= busy.limit:
-            job.dispatched_at = None
-            job.send_after = utcnow() + busy.delay(attempt)
-            locked.workflow.move_job(job, "retrying", {"message": description, "automatic": True, "attempt": attempt})
-            log.info("order to be sent again: the worker was busy", attempt=attempt, after=job.send_after.isoformat())
-            return Owed()
+    if description == WORKER_BUSY and locked.active and not locked.aborted and _send_again(locked, description, busy):
+        return Owed()
     if job.state == "error":
         log.info("duplicate error ignored")
         return Owed()
@@ -193,22 +207,40 @@ def job_stopped(session: Session, message: messages.JobStopped, work_directory: 
     return _finish(locked, "stopped", None, work_directory)
 
 
-def lease_expired(session: Session, job_id: int, silent: Select[tuple[int]], work_directory: str) -> Owed:
-    """Give up a running job whose worker went silent (``silent`` selects such jobs; it is
-    checked again under the lock, since news may have arrived meanwhile). The job is an
-    ``error`` "no news from worker"; in an aborted workflow, whose running jobs were told to
-    stop, it is ``stopped`` (ours.md §3.5)."""
+def _still(session: Session, job_id: int, selected: Select[tuple[int]]) -> LockedJob | None:
+    """The job locked, if ``selected`` still selects it (news may have arrived since the sweep)."""
     try:
         locked = lock_job(session, job_id)
     except UnknownJob:
+        return None
+    return locked if session.scalar(selected.where(Job.id == job_id)) is not None else None
+
+
+def _give_up(locked: LockedJob, reason: str, work_directory: str) -> Owed:
+    """The job's worker will not answer: ``error``, or ``stopped`` in an aborted workflow, whose
+    running jobs were told to stop (ours.md §3.5)."""
+    state = "stopped" if locked.aborted else "error"
+    log.warning("running job given up", reason=reason, state=state)
+    return _finish(locked, state, {"message": reason}, work_directory)
+
+
+def lease_expired(session: Session, job_id: int, silent: Select[tuple[int]], work_directory: str) -> Owed:
+    """Give up a running job whose worker went silent (``silent`` selects such jobs)."""
+    locked = _still(session, job_id, silent)
+    return Owed() if locked is None else _give_up(locked, NO_NEWS, work_directory)
+
+
+def job_abandoned(
+    session: Session, job_id: int, abandoned: Select[tuple[int]], work_directory: str, busy: BusyResend
+) -> Owed:
+    """A running job its worker moved on from without answering (``abandoned`` selects such
+    jobs): its order is sent again like a busy worker's refusal (bounded), then it fails."""
+    locked = _still(session, job_id, abandoned)
+    if locked is None:
         return Owed()
-    if session.scalar(silent.where(Job.id == job_id)) is None:
+    if not locked.aborted and _send_again(locked, MOVED_ON, busy):
         return Owed()
-    if locked.aborted:
-        log.warning("stopped job given up: no news from worker")
-        return _finish(locked, "stopped", {"message": NO_NEWS}, work_directory)
-    log.warning("job given up: no news from worker")
-    return _finish(locked, "error", {"message": NO_NEWS}, work_directory)
+    return _give_up(locked, MOVED_ON, work_directory)
 
 
 def notification_done(session: Session, job_id: int, error: str | None, work_directory: str) -> Owed:

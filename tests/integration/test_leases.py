@@ -12,8 +12,9 @@ from litestar.testing import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.actors.dispatch import Owed
-from stepflow.actors.leases import give_up_silent_jobs
+from stepflow.actors.dispatch import Owed, undispatched
+from stepflow.actors.leases import Leases, settle_unanswered_jobs
+from stepflow.actors.transitions import BusyResend
 from stepflow.api.app import create_app
 from stepflow.models import Job, JobStatus, Progression, WorkerStatus, Workflow
 from stepflow.models.base import utcnow
@@ -22,6 +23,7 @@ from tests.support import definition, source_paths, step, write_definitions
 
 PREFIX = "/api/step_flow"
 LEASE = 600.0
+GRACE = 10.0
 
 TWO_STEPS = definition(
     "two_steps",
@@ -49,11 +51,13 @@ def jobs_of(sessions: sessionmaker[Session], workflow_id: int) -> list[Job]:
         return list(session.scalars(select(Job).where(Job.workflow_id == workflow_id).order_by(Job.id)))
 
 
-def sweep(sessions: sessionmaker[Session], leases: dict[str, float] | None = None) -> tuple[int, list[Owed]]:
+def sweep(
+    sessions: sessionmaker[Session], leases: dict[str, float] | None = None, resends: int = 2
+) -> tuple[tuple[int, int], list[Owed]]:
+    """One clock sweep; returns ((silent, abandoned), what it owed)."""
     sent: list[Owed] = []
-    found = give_up_silent_jobs(
-        sessions, sent.append, default_lease=LEASE, leases=leases or {}, work_directory="/test_work_dir"
-    )
+    rules = Leases(default=LEASE, per_queue=leases or {}, grace=GRACE, busy=BusyResend(resends, 2))
+    found = settle_unanswered_jobs(sessions, sent.append, rules, "/test_work_dir")
     return found, sent
 
 
@@ -97,17 +101,17 @@ def test_a_silent_running_job_ends_in_error_after_its_lease(
     for job in (silent, talking):
         actors.job_progression.fn({"job_id": job.id, "progression": 0, "docker_container_id": "w"})
     news_aged(sessions, LEASE - 30)
-    assert sweep(sessions)[0] == 0, "within the lease"
+    assert sweep(sessions)[0] == (0, 0), "within the lease"
     news_aged(sessions, LEASE + 30)
     actors.job_progression.fn({"job_id": talking.id, "progression": 40, "docker_container_id": "w"})
 
     found, sent = sweep(sessions)
-    assert found == 1
+    assert found == (1, 0)
     states = {job.id: job.state for job in jobs_of(sessions, workflow_id)}
     assert states == {silent.id: "error", talking.id: "processing"}
     assert last_status(sessions, silent.id) == ("error", {"message": "no news from worker"})
     assert workflow_status(sessions, workflow_id) == "error"
-    assert sweep(sessions)[0] == 0, "given up once"
+    assert sweep(sessions)[0] == (0, 0), "given up once"
 
     actors.job_completed.fn({"job_id": silent.id, "status": "completed"})  # the worker was only slow
     assert {job.id: job.state for job in jobs_of(sessions, workflow_id)}[silent.id] == "completed"
@@ -122,7 +126,7 @@ def test_a_worker_status_naming_the_job_is_a_heartbeat(
         actors.job_progression.fn({"job_id": job.id, "progression": 0, "docker_container_id": "w"})
     news_aged(sessions, LEASE + 30)
     busy_with(actors, "worker-1", first.id)
-    assert sweep(sessions)[0] == 1
+    assert sweep(sessions)[0] == (1, 0)
     assert {job.id: job.state for job in jobs_of(sessions, workflow_id)} == {first.id: "processing", second.id: "error"}
 
 
@@ -135,8 +139,8 @@ def test_dispatched_jobs_have_no_lease_and_queues_have_their_own(
         session.execute(update(Job).values(updated_at=utcnow() - timedelta(days=1)))
     actors.job_progression.fn({"job_id": running.id, "progression": 0, "docker_container_id": "w"})
     news_aged(sessions, 120)
-    assert sweep(sessions)[0] == 0, "the default lease has not run out"
-    assert sweep(sessions, {"job_slow": 60})[0] == 1
+    assert sweep(sessions)[0] == (0, 0), "the default lease has not run out"
+    assert sweep(sessions, {"job_slow": 60})[0] == (1, 0)
     assert {job.id: job.state for job in jobs_of(sessions, workflow_id)} == {waiting.id: "queued", running.id: "error"}
 
 
@@ -149,8 +153,54 @@ def test_a_job_told_to_stop_that_never_answers_is_stopped_after_the_lease(
     assert api.post(f"{PREFIX}/workflows/{workflow_id}/events", json={"event": "abort"}).status_code == 200
     news_aged(sessions, LEASE + 1)
     found, sent = sweep(sessions)
-    assert found == 1 and not any(sent), "an aborted workflow starts nothing"
+    assert found == (1, 0) and not any(sent), "an aborted workflow starts nothing"
     states = {job.id: job.state for job in jobs_of(sessions, workflow_id) if job.step_id == 0}
     assert states == {running.id: "stopped", queued.id: "stopped"}
     assert last_status(sessions, running.id) == ("stopped", {"message": "no news from worker"})
     assert workflow_status(sessions, workflow_id) == "aborted"
+
+
+def worker_status(actors: Any, instance_id: str, job_id: int | None) -> None:
+    job = None if job_id is None else {"execution_duration": 1.0, "job_id": job_id, "status": "processing"}
+    worker = {"activity": "Idle" if job is None else "Busy", "instance_id": instance_id, "queue_name": "job_slow"}
+    actors.worker_status.fn({"type": "status", "job": job, "worker": worker})
+
+
+def test_a_job_its_worker_moved_on_from_is_sent_again_then_fails(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Any
+) -> None:
+    """SDK 2.2.1, busy when another order reached it, may never answer for the job it ran."""
+    workflow_id = launch(api)
+    dropped, other = jobs_of(sessions, workflow_id)
+    orders.take(2)
+    actors.job_progression.fn({"job_id": dropped.id, "progression": 50, "docker_container_id": "worker-1"})
+    worker_status(actors, "worker-1", None)
+    assert sweep(sessions)[0] == (0, 0), "an idle status right after the news: its answer may be on its way"
+    news_aged(sessions, GRACE + 5)
+    worker_status(actors, "worker-1", other.id)  # now busy with another job: it moved on
+    worker_status(actors, "worker-2", dropped.id)  # another worker's word does not count for worker-1
+    with sessions() as session, session.begin():
+        session.execute(
+            update(WorkerStatus)
+            .where(WorkerStatus.instance_id == "worker-2")
+            .values(updated_at=utcnow() - timedelta(hours=1))
+        )
+    assert sweep(sessions)[0] == (0, 1)
+    assert last_status(sessions, dropped.id) == (
+        "retrying",
+        {"message": "the worker moved on without answering for this job", "automatic": True, "attempt": 1},
+    )
+    with sessions() as session, session.begin():
+        session.execute(update(Job).where(Job.id == dropped.id).values(send_after=utcnow()))
+    with sessions() as session:
+        actors.runtime.send_owed(undispatched(session, older_than=30))
+    ((_, body),) = orders.take(1)
+    assert body["job_id"] == dropped.id, "sent again"
+
+    for attempt in (2, 3):  # taken again, dropped again: once more, then it fails (resends=2)
+        actors.job_progression.fn({"job_id": dropped.id, "progression": attempt, "docker_container_id": "worker-1"})
+        news_aged(sessions, GRACE + 5)
+        worker_status(actors, "worker-1", None)
+        assert sweep(sessions)[0] == (0, 1)
+    assert {job.id: job.state for job in jobs_of(sessions, workflow_id)}[dropped.id] == "error"
+    assert last_status(sessions, dropped.id)[1] == {"message": "the worker moved on without answering for this job"}
