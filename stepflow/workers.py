@@ -21,6 +21,7 @@ from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import Insert, insert
 from sqlalchemy.orm import Session
 
+from stepflow.changes import WORKERS_STATUS, Change, record
 from stepflow.models import LiveWorker, WorkerDefinition, WorkerStatus
 from stepflow.models.base import utcnow
 
@@ -167,7 +168,9 @@ def upsert_worker_status_statement(values: Mapping[str, Any]) -> Insert:
 
 def upsert_worker_status(session: Session, message: Mapping[str, Any]) -> str:
     """Store a ``worker_status`` message; returns the worker's ``instance_id``."""
-    return session.execute(upsert_worker_status_statement(worker_status_values(message))).scalar_one()
+    instance_id = session.execute(upsert_worker_status_statement(worker_status_values(message))).scalar_one()
+    record(session, Change(WORKERS_STATUS))
+    return instance_id
 
 
 def terminate_worker_status(session: Session, description: Mapping[str, Any]) -> str:
@@ -183,7 +186,9 @@ def terminate_worker_status(session: Session, description: Mapping[str, Any]) ->
         index_elements=[WorkerStatus.instance_id],
         set_={"activity": TERMINATED, "current_job": None, "updated_at": now},
     ).returning(WorkerStatus.instance_id)
-    return session.execute(statement).scalar_one()
+    instance_id = session.execute(statement).scalar_one()
+    record(session, Change(WORKERS_STATUS))
+    return instance_id
 
 
 def upsert_live_worker_statement(job_id: int, direct_messaging_queue_name: str, **changes: Any) -> Insert:

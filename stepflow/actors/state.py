@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from stepflow.changes import JOB_STATE, WORKFLOW_STATUS, Change, JobRef, WorkflowRef, record
 from stepflow.engine.launch import JobPlan
 from stepflow.engine.status import StepCounts, workflow_status
 from stepflow.models import Artifact, Job, JobStatus, Workflow, WorkflowStatus, WorkflowStep
@@ -119,6 +120,7 @@ class LockedWorkflow:
             if plan.state != "queued":
                 description = {"message": plan.message} if plan.message else {}
                 self.session.add(JobStatus(job_id=job_id, state=plan.state, description=description))
+            self._changed(JobRef(job_id, step["name"], step["id"], plan.state, plan.message or None), None)
         for counter in _COUNTERS:
             setattr(row, counter, getattr(counts, counter))
         return created
@@ -130,9 +132,17 @@ class LockedWorkflow:
 
     def move_job(self, job: Job, state: str, description: dict[str, Any] | None = None) -> JobStatus:
         """Change a job's state: counters, the ``state`` column and one history row."""
-        self._count(job.step_id, job.name, job.state, state)
+        previous = job.state
+        self._count(job.step_id, job.name, previous, state)
         job.state = state
+        message = (description or {}).get("message")
+        self._changed(
+            JobRef(job.id, job.name, job.step_id, state, message if isinstance(message, str) else None), previous
+        )
         return self.record(job, state, description)
+
+    def _changed(self, job: JobRef, previous: str | None) -> None:
+        record(self.session, Change(JOB_STATE, WorkflowRef.of(self.workflow), job, previous))
 
     def record(self, job: Job, state: str, description: dict[str, Any] | None = None) -> JobStatus:
         """A history row only (for messages that inform without changing the state)."""
@@ -147,6 +157,7 @@ class LockedWorkflow:
         if new == current:
             return
         self.workflow.status = new
+        record(self.session, Change(WORKFLOW_STATUS, WorkflowRef.of(self.workflow), previous=current))
         self.session.add(
             WorkflowStatus(workflow_id=self.id, state=new, job_status_id=cause.id if cause is not None else None)
         )

@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 
 from stepflow.api.errors import invalid, reason
 from stepflow.api.workflows.parameters import merge_parameters
+from stepflow.changes import WORKFLOW_CREATED, Change, WorkflowRef, record
 from stepflow.models import Outbox, Right, Workflow, WorkflowDefinition, WorkflowStatus, WorkflowStep
 from stepflow.models.base import utcnow
 from stepflow.queries import definition_version, visible_workflow_count, visible_workflows
@@ -86,6 +87,7 @@ async def create_workflow(session: AsyncSession, principal: Principal, body: dic
     )
     session.add(workflow)
     await session.flush()
+    record(session.sync_session, Change(WORKFLOW_CREATED, WorkflowRef.of(workflow)))
     session.add_all(
         WorkflowStep(workflow_id=workflow.id, step_id=step["id"], name=step["name"]) for step in workflow.steps
     )

@@ -1,0 +1,140 @@
+"""What a transaction changed, told to whoever listens when it commits.
+
+Code that changes a workflow, a job or a worker records a :class:`Change` on its session
+(:func:`record`). Listeners are small hooks registered once per process:
+
+- :func:`before_commit` listeners run inside the transaction, just before it commits, so what
+  they write (a ``pg_notify``, an outbox row) commits or rolls back with the change itself;
+- :func:`after_commit` listeners run once it committed (metrics, best-effort hand-overs); they
+  must not raise, and an error is only logged.
+
+A rollback forgets the changes. Nothing here knows who listens: the websocket feed, the
+notification hooks, Slack and the metrics each register their own listener. Works for the
+sync sessions of the actors and for the async sessions of the web (whose sync session fires
+the same events).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+log = structlog.get_logger(__name__)
+
+KEY = "stepflow.changes"
+
+WORKFLOW_CREATED = "workflow_created"
+WORKFLOW_STATUS = "workflow_status"
+WORKFLOW_DELETED = "workflow_deleted"
+JOB_STATE = "job_state"
+JOB_RETRIED = "job_retried"
+JOB_PROGRESSION = "job_progression"
+WORKERS_STATUS = "workers_status"
+
+
+@dataclass(frozen=True)
+class WorkflowRef:
+    """What listeners may need of a workflow, copied when the change happened."""
+
+    id: int
+    identifier: str
+    version: str
+    reference: str
+    status: str
+    view_groups: tuple[str, ...]
+
+    @classmethod
+    def of(cls, workflow: Any) -> WorkflowRef:
+        return cls(
+            id=workflow.id,
+            identifier=workflow.identifier,
+            version=f"{workflow.version_major}.{workflow.version_minor}.{workflow.version_micro}",
+            reference=workflow.reference,
+            status=workflow.status,
+            view_groups=tuple(workflow.view_groups or ()),
+        )
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """A job as it is after the change; ``message`` is its error or stop message, if any."""
+
+    id: int
+    name: str
+    step_id: int
+    state: str
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change: ``event`` is one of the names above; ``previous`` is the status or state
+    before it (None for a job just created)."""
+
+    event: str
+    workflow: WorkflowRef | None = None
+    job: JobRef | None = None
+    previous: str | None = None
+    progression: int | None = None
+
+
+BeforeCommit = Callable[[Session, Sequence[Change]], None]
+AfterCommit = Callable[[Sequence[Change]], None]
+
+_before: list[BeforeCommit] = []
+_after: list[AfterCommit] = []
+
+
+def record(session: Session, change: Change) -> None:
+    """Note ``change`` on ``session``; listeners see it when the transaction commits."""
+    session.info.setdefault(KEY, []).append(change)
+
+
+def before_commit(listener: BeforeCommit) -> BeforeCommit:
+    """Register ``listener`` (once per process; usable as a decorator)."""
+    if listener not in _before:
+        _before.append(listener)
+    return listener
+
+
+def after_commit(listener: AfterCommit) -> AfterCommit:
+    """Register ``listener`` (once per process; usable as a decorator)."""
+    if listener not in _after:
+        _after.append(listener)
+    return listener
+
+
+def forget_listeners() -> None:
+    """Unregister every listener (tests)."""
+    _before.clear()
+    _after.clear()
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    changes = session.info.get(KEY)
+    if changes:
+        for listener in list(_before):
+            listener(session, tuple(changes))
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    changes = session.info.pop(KEY, None)
+    if not changes:
+        return
+    for listener in list(_after):
+        try:
+            listener(tuple(changes))
+        except Exception:  # a listener's failure never undoes or blocks a committed change
+            log.exception("after-commit listener failed", listener=getattr(listener, "__name__", repr(listener)))
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(KEY, None)
