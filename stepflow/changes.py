@@ -86,8 +86,8 @@ class Change:
 BeforeCommit = Callable[[Session, Sequence[Change]], None]
 AfterCommit = Callable[[Sequence[Change]], None]
 
-_before: list[BeforeCommit] = []
-_after: list[AfterCommit] = []
+_before: dict[str, BeforeCommit] = {}
+_after: dict[str, AfterCommit] = {}
 
 
 def record(session: Session, change: Change) -> None:
@@ -95,18 +95,15 @@ def record(session: Session, change: Change) -> None:
     session.info.setdefault(KEY, []).append(change)
 
 
-def before_commit(listener: BeforeCommit) -> BeforeCommit:
-    """Register ``listener`` (once per process; usable as a decorator)."""
-    if listener not in _before:
-        _before.append(listener)
-    return listener
+def before_commit(name: str, listener: BeforeCommit) -> None:
+    """Register ``listener`` under ``name`` (a second registration of a name replaces the first,
+    so a process that installs its listeners again, with other settings, runs each once)."""
+    _before[name] = listener
 
 
-def after_commit(listener: AfterCommit) -> AfterCommit:
-    """Register ``listener`` (once per process; usable as a decorator)."""
-    if listener not in _after:
-        _after.append(listener)
-    return listener
+def after_commit(name: str, listener: AfterCommit) -> None:
+    """Register ``listener`` under ``name`` (replacing any listener of that name)."""
+    _after[name] = listener
 
 
 def forget_listeners() -> None:
@@ -119,7 +116,7 @@ def forget_listeners() -> None:
 def _before_commit(session: Session) -> None:
     changes = session.info.get(KEY)
     if changes:
-        for listener in list(_before):
+        for listener in list(_before.values()):
             listener(session, tuple(changes))
 
 
@@ -128,11 +125,11 @@ def _after_commit(session: Session) -> None:
     changes = session.info.pop(KEY, None)
     if not changes:
         return
-    for listener in list(_after):
+    for name, listener in list(_after.items()):
         try:
             listener(tuple(changes))
         except Exception:  # a listener's failure never undoes or blocks a committed change
-            log.exception("after-commit listener failed", listener=getattr(listener, "__name__", repr(listener)))
+            log.exception("after-commit listener failed", listener=name)
 
 
 @event.listens_for(Session, "after_rollback")

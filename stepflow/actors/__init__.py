@@ -1,12 +1,14 @@
 """Dramatiq actors. Importing this package installs the broker from the environment's
 settings, then defines every actor (``stepflow actors`` runs ``dramatiq stepflow.actors``)."""
 
+from stepflow import listeners
 from stepflow.actors import runtime
 from stepflow.actors.broker import install_broker
 from stepflow.logs import configure_logging
 
 configure_logging(runtime.settings().log_level)
 broker = install_broker(runtime.settings())
+listeners.install(runtime.settings())
 
 from stepflow.actors.job_messages import (  # noqa: E402  (actors bind to the broker installed above)
     job_completed,

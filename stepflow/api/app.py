@@ -17,6 +17,7 @@ from litestar.di import Provide
 from litestar.plugins import InitPluginProtocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepflow import listeners
 from stepflow.actors.dispatch import Owed
 from stepflow.api import index
 from stepflow.api.authorization import authorization_guard
@@ -72,6 +73,7 @@ class StepFlow(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         settings = self.settings
+        listeners.install(settings)
         validator = DefinitionValidator(settings.workflow_schema)
         engine = async_engine(settings)
         sessions = async_session_factory(engine)

@@ -33,8 +33,8 @@ def heard() -> Iterator[dict[str, list[Change]]]:
     def after(batch: Sequence[Change]) -> None:
         seen["after"].extend(batch)
 
-    changes.before_commit(before)
-    changes.after_commit(after)
+    changes.before_commit("test", before)
+    changes.after_commit("test", after)
     yield seen
     changes.forget_listeners()
 
@@ -104,7 +104,7 @@ def test_a_failing_after_commit_listener_changes_nothing(
     def broken(batch: Sequence[Change]) -> None:
         raise RuntimeError("listener down")
 
-    changes.after_commit(broken)
+    changes.after_commit("broken", broken)
     with sessions() as session, session.begin():
         changes.record(session, Change(changes.WORKERS_STATUS))
     assert [change.event for change in heard["after"]] == ["workers_status"]

@@ -1,0 +1,14 @@
+"""The change listeners of a StepFlow process (``stepflow.changes``), installed at start.
+
+Every process that changes state calls :func:`install`: the web (the plugin), the actors
+(``stepflow.actors``) and the clock. Installing again, with other settings, replaces each
+listener (they are registered by name).
+"""
+
+from __future__ import annotations
+
+from stepflow.settings import Settings
+
+
+def install(settings: Settings) -> None:
+    """Register every listener, configured by ``settings``."""
