@@ -80,6 +80,8 @@ class Settings:
     slack_api_token: str | None = field(repr=False)
     slack_api_channel: str | None
     webhook_signing_secret: str | None = field(repr=False)
+    notification_credentials: Mapping[str, str] = field(repr=False)
+    """``Authorization`` header values of notification hooks, by the name a definition gives."""
     notifier_max_retries: int
     notifier_timeout: float
     dispatch_resend_after: float
@@ -304,6 +306,16 @@ def _jwt_algorithms(raw: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
     return algorithms
 
 
+def _credentials(raw: str) -> dict[str, str]:
+    """``{"name": "Authorization header value"}`` with non-empty string values."""
+    credentials = {}
+    for name, value in _json_object(raw).items():
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{name}: expected a non-empty string")  # never echo the value: a secret
+        credentials[name] = value
+    return credentials
+
+
 def _leases(raw: str) -> dict[str, float]:
     """``{"queue_name": seconds}`` with positive numbers."""
     leases = {}
@@ -463,6 +475,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         slack_api_token=_env(env, "SLACK_API_TOKEN"),
         slack_api_channel=_env(env, "SLACK_API_CHANNEL"),
         webhook_signing_secret=_env(env, "STEPFLOW_WEBHOOK_SIGNING_SECRET"),
+        notification_credentials=get("STEPFLOW_NOTIFICATION_CREDENTIALS", "{}", _credentials),
         notifier_max_retries=get("STEPFLOW_NOTIFIER_MAX_RETRIES", "5", _non_negative_int),
         notifier_timeout=get("STEPFLOW_NOTIFIER_TIMEOUT", "10", _positive_float),
         dispatch_resend_after=get("STEPFLOW_DISPATCH_RESEND_AFTER", "30", _positive_float),

@@ -17,6 +17,7 @@ from stepflow.settings import Settings
 
 PREFIX = "/api/step_flow"
 ENDPOINT = "https://hooks.example.org/stepflow"
+NEWSROOM_CREDENTIALS = {"NEWSROOM": "Bearer newsroom-token"}
 NEWSROOM_RIGHTS: tuple[dict[str, Any], ...] = (
     {"action": "view", "groups": ["administrator"]},
     {"action": "create", "groups": ["administrator", "newsroom"]},
@@ -92,16 +93,26 @@ def test_a_1_13_definition_takes_settings_rights_and_its_launch_copies_rights_an
     write(definitions_folder, "plain.json", document("plain", "1.10", [{"label": "Ops", "endpoint": ENDPOINT}]))
     unknown_event = document("unknown_event", "1.13", [{"label": "X", "endpoint": ENDPOINT, "conditions": {"x": True}}])
     write(definitions_folder, "unknown_event.json", unknown_event)
+    unknown_credentials = document(
+        "unknown_credentials", "1.10", [{"label": "X", "endpoint": ENDPOINT, "credentials": "NOPE"}]
+    )
+    write(definitions_folder, "unknown_credentials.json", unknown_credentials)
     configured = dataclasses.replace(
-        settings, default_rights=DEFAULT_RIGHTS, rights_overrides={"hooked": NEWSROOM_RIGHTS}
+        settings,
+        default_rights=DEFAULT_RIGHTS,
+        rights_overrides={"hooked": NEWSROOM_RIGHTS},
+        notification_credentials=NEWSROOM_CREDENTIALS,
     )
     launched: list[int] = []
     with TestClient(create_app(configured, launcher=launched.append)) as client:
         body = client.post(f"{PREFIX}/definitions").json()
         assert sorted(entry["identifier"] for entry in body["loaded"]) == ["hooked", "plain"]
-        [invalid] = body["invalid"]
-        assert invalid["file"] == str(definitions_folder / "unknown_event.json")
-        assert invalid["error"].startswith("notification_hooks[0].conditions: 'x' is not one of")
+        invalid = {Path(entry["file"]).name: entry["error"] for entry in body["invalid"]}
+        assert invalid["unknown_event.json"].startswith("notification_hooks[0].conditions: 'x' is not one of")
+        assert invalid["unknown_credentials.json"] == (
+            "notification_hooks[0].credentials: unknown notification credentials 'NOPE'"
+        )
+        assert len(invalid) == 2
 
         with sessions() as session:
             hooked = session.scalars(select(WorkflowDefinition).where(WorkflowDefinition.identifier == "hooked")).one()
@@ -139,7 +150,9 @@ def test_settings_rights_follow_the_settings_from_one_load_to_the_next(
     settings: Settings, sessions: sessionmaker[Session], definitions_folder: Path
 ) -> None:
     write(definitions_folder, "hooked.json", HOOKED)
-    before = dataclasses.replace(settings, default_rights=DEFAULT_RIGHTS, rights_overrides={})
+    before = dataclasses.replace(
+        settings, default_rights=DEFAULT_RIGHTS, rights_overrides={}, notification_credentials=NEWSROOM_CREDENTIALS
+    )
     with TestClient(create_app(before, launcher=lambda _: None)) as client:
         assert (
             client.post(f"{PREFIX}/workflows", json={"workflow_identifier": "hooked", "reference": "r"}).status_code

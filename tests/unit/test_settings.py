@@ -58,6 +58,8 @@ def test_database_url_accepts_plain_postgresql_scheme() -> None:
         ({"STEPFLOW_JOB_LEASES": '{"job_a": "10"}'}, "STEPFLOW_JOB_LEASES"),
         ({"STEPFLOW_JOB_LEASES": "[60]"}, "STEPFLOW_JOB_LEASES"),
         ({"STEPFLOW_JOB_LEASE": "0"}, "STEPFLOW_JOB_LEASE"),
+        ({"STEPFLOW_NOTIFICATION_CREDENTIALS": '{"ops": ""}'}, "STEPFLOW_NOTIFICATION_CREDENTIALS"),
+        ({"STEPFLOW_NOTIFICATION_CREDENTIALS": '{"ops": 1}'}, "STEPFLOW_NOTIFICATION_CREDENTIALS"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_setting(environment: dict[str, str], named: str) -> None:
@@ -71,6 +73,12 @@ def test_leases_default_to_ten_minutes_and_may_differ_per_queue() -> None:
     assert load_settings({}).job_lease == 600
     settings = load_settings({"STEPFLOW_JOB_LEASE": "90", "STEPFLOW_JOB_LEASES": '{"job_transcode": 7200}'})
     assert (settings.job_lease, settings.job_leases) == (90, {"job_transcode": 7200.0})
+
+
+def test_notification_credentials_stay_out_of_repr() -> None:
+    settings = load_settings({"STEPFLOW_NOTIFICATION_CREDENTIALS": '{"ops": "Bearer very-secret"}'})
+    assert settings.notification_credentials == {"ops": "Bearer very-secret"}
+    assert "very-secret" not in repr(settings)
 
 
 def test_definition_folders_split_on_colon(tmp_path: Path) -> None:

@@ -75,17 +75,15 @@ def _definition(
     )
 
 
-def _hooks(loaded: LoadedDefinition, known_credentials: Collection[str] | None) -> list[dict[str, Any]] | str:
-    """The normalised hooks, or the one-line reason the file is invalid."""
+def _hooks(loaded: LoadedDefinition, known_credentials: Collection[str]) -> list[dict[str, Any]] | str:
+    """The normalised hooks, or the one-line reason the file is invalid (including a
+    ``credentials`` name that ``STEPFLOW_NOTIFICATION_CREDENTIALS`` does not define)."""
     try:
         hooks = normalise_hooks(loaded.document)
     except HookError as error:  # the validator's semantic checks already refuse these
         return str(error)
-    if known_credentials is not None:
-        errors = unknown_credentials(hooks, known_credentials)
-        if errors:
-            return "; ".join(errors)
-    return hooks
+    errors = unknown_credentials(hooks, known_credentials)
+    return "; ".join(errors) if errors else hooks
 
 
 async def load_definitions(session: AsyncSession, settings: Settings, validator: DefinitionValidator) -> LoadOutcome:
@@ -96,9 +94,7 @@ async def load_definitions(session: AsyncSession, settings: Settings, validator:
     definition with the same content gets its rights and hooks refreshed when they changed: the
     rights of a 1.9+ definition follow the settings from one load to the next.
     """
-    # The notifications issue adds STEPFLOW_NOTIFICATION_CREDENTIALS ({name: Authorization value});
-    # until then there is no list to check a hook's `credentials` name against.
-    credentials: Mapping[str, Any] | None = getattr(settings, "notification_credentials", None)
+    credentials = set(settings.notification_credentials)
     report = await anyio.to_thread.run_sync(read_definition_folders, list(settings.workflow_definitions), validator)
     outcome = LoadOutcome()
     for bad in report.invalid:
@@ -106,7 +102,7 @@ async def load_definitions(session: AsyncSession, settings: Settings, validator:
         outcome.invalid.append({"file": bad.file, "error": bad.error})
     for loaded in report.loaded:
         document = loaded.document
-        hooks = _hooks(loaded, None if credentials is None else set(credentials))
+        hooks = _hooks(loaded, credentials)
         if isinstance(hooks, str):
             log.warning("invalid workflow definition", file=loaded.file, error=hooks)
             outcome.invalid.append({"file": loaded.file, "error": hooks})
