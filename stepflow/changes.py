@@ -5,6 +5,8 @@ Code that changes a workflow, a job or a worker records a :class:`Change` on its
 
 - :func:`before_commit` listeners run inside the transaction, just before it commits, so what
   they write (a ``pg_notify``, an outbox row) commits or rolls back with the change itself;
+  one may return a follow-up, run once the transaction committed (handing its outbox rows
+  over, say);
 - :func:`after_commit` listeners run once it committed (metrics, best-effort hand-overs); they
   must not raise, and an error is only logged.
 
@@ -47,6 +49,7 @@ class WorkflowRef:
     reference: str
     status: str
     view_groups: tuple[str, ...]
+    notification_hooks: tuple[dict[str, Any], ...] = ()
 
     @classmethod
     def of(cls, workflow: Any) -> WorkflowRef:
@@ -57,6 +60,7 @@ class WorkflowRef:
             reference=workflow.reference,
             status=workflow.status,
             view_groups=tuple(workflow.view_groups or ()),
+            notification_hooks=tuple(workflow.notification_hooks or ()),
         )
 
 
@@ -83,8 +87,10 @@ class Change:
     progression: int | None = None
 
 
-BeforeCommit = Callable[[Session, Sequence[Change]], None]
+FollowUp = Callable[[], object]
+BeforeCommit = Callable[[Session, Sequence[Change]], FollowUp | None]
 AfterCommit = Callable[[Sequence[Change]], None]
+FOLLOW_UPS = "stepflow.changes.follow_ups"
 
 _before: dict[str, BeforeCommit] = {}
 _after: dict[str, AfterCommit] = {}
@@ -117,21 +123,32 @@ def _before_commit(session: Session) -> None:
     changes = session.info.get(KEY)
     if changes:
         for listener in list(_before.values()):
-            listener(session, tuple(changes))
+            follow_up = listener(session, tuple(changes))
+            if follow_up is not None:
+                session.info.setdefault(FOLLOW_UPS, []).append(follow_up)
+
+
+def _safely(name: str, call: Callable[[], object]) -> None:
+    try:
+        call()
+    except Exception:  # a listener's failure never undoes or blocks a committed change
+        log.exception("after-commit listener failed", listener=name)
 
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     changes = session.info.pop(KEY, None)
+    follow_ups = session.info.pop(FOLLOW_UPS, ())
     if not changes:
         return
+    batch = tuple(changes)
+    for follow_up in follow_ups:
+        _safely(getattr(follow_up, "__qualname__", "follow-up"), follow_up)
     for name, listener in list(_after.items()):
-        try:
-            listener(tuple(changes))
-        except Exception:  # a listener's failure never undoes or blocks a committed change
-            log.exception("after-commit listener failed", listener=name)
+        _safely(name, lambda: listener(batch))  # noqa: B023 (called at once)
 
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(KEY, None)
+    session.info.pop(FOLLOW_UPS, None)

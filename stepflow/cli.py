@@ -58,7 +58,9 @@ def bridge(settings: Settings, args: argparse.Namespace) -> None:
 
 def clock(settings: Settings, args: argparse.Namespace) -> None:
     from stepflow.actors import launch_workflow, runtime
+    from stepflow.actors.announcements import ANNOUNCE
     from stepflow.actors.leases import Leases, settle_unanswered_jobs
+    from stepflow.actors.notifications import announce
     from stepflow.actors.transitions import BusyResend
     from stepflow.clock import Clock, Periodic
     from stepflow.wire.direct_messaging import publish_direct_message, status_request
@@ -78,7 +80,10 @@ def clock(settings: Settings, args: argparse.Namespace) -> None:
 
     ticker = Clock(
         runtime.sessions(),
-        launch_workflow.send,
+        {
+            launch_workflow.actor_name: lambda row: launch_workflow.send(row.payload["workflow_id"]),
+            ANNOUNCE: lambda row: announce.send(row.id),
+        },
         runtime.send_owed,
         interval=settings.clock_interval,
         outbox_resend_after=settings.outbox_resend_after,

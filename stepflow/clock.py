@@ -2,7 +2,7 @@
 
 Singleton through a PostgreSQL advisory lock held on a dedicated connection: extra clocks
 idle until the holder dies. Each tick re-sends what a crash or a broker outage left behind:
-launch messages owed by the web (outbox), direct messages to workers (outbox), and job
+launch messages owed by the web and announcements (outbox), direct messages to workers (outbox), and job
 orders or notification runs never confirmed; then it runs the periodic tasks that are due
 (the workers' status broadcast).
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -27,9 +27,9 @@ from stepflow.models.base import utcnow
 log = structlog.get_logger(__name__)
 
 ADVISORY_LOCK_KEY = 0x5731_F10C  # "stepflow clock"
-LAUNCH_WORKFLOW = "launch_workflow"
 
-LaunchSender = Callable[[int], Any]
+Relay = Callable[[Outbox], Any]
+"""Hands one outbox row to its actor again (``launch_workflow``, ``announce``)."""
 OwedSender = Callable[[Owed], int]
 
 
@@ -53,14 +53,17 @@ def _stale(older_than: float) -> Any:
     return func.coalesce(Outbox.sent_at, Outbox.inserted_at) < utcnow() - timedelta(seconds=older_than)
 
 
-def relay_launches(session: Session, launch: LaunchSender, older_than: float, limit: int = 500) -> int:
-    """Send again the launch entries not consumed ``older_than`` seconds after their last send.
+def relay_outbox(session: Session, relays: Mapping[str, Relay], older_than: float, limit: int = 500) -> int:
+    """Hand over again the outbox rows of ``relays``' actors still there ``older_than`` seconds
+    after they were written or last handed over.
 
-    The ``launch_workflow`` actor deletes its entry; until then it is re-sent once per period.
+    Each actor deletes its row once done (a launch in the transaction that launches, an
+    announcement once delivered); until then the row is handed over once per period. An actor
+    may push ``sent_at`` into the future while it works on a row, to keep it for itself.
     """
     rows = session.scalars(
         select(Outbox)
-        .where(Outbox.actor == LAUNCH_WORKFLOW, _stale(older_than))
+        .where(Outbox.actor.in_(list(relays)), _stale(older_than))
         .order_by(Outbox.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -68,9 +71,9 @@ def relay_launches(session: Session, launch: LaunchSender, older_than: float, li
     sent = 0
     for row in rows:
         try:
-            launch(row.payload["workflow_id"])
-        except Exception as error:  # broker down: keep the entry for the next tick
-            log.warning("launch relay failed", error=str(error))
+            relays[row.actor](row)
+        except Exception as error:  # broker down: keep the row for the next tick
+            log.warning("outbox relay failed", actor=row.actor, error=str(error))
             break
         row.sent_at = utcnow()
         sent += 1
@@ -89,7 +92,7 @@ class Clock:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        launch: LaunchSender,
+        relays: Mapping[str, Relay],
         send: OwedSender,
         *,
         interval: float,
@@ -99,7 +102,7 @@ class Clock:
     ) -> None:
         self._sessions = sessions
         self._periodic = list(periodic)
-        self._launch = launch
+        self._relays = relays
         self._send = send
         self._interval = interval
         self._outbox_resend_after = outbox_resend_after
@@ -107,9 +110,9 @@ class Clock:
         self._stop = threading.Event()
 
     def tick(self) -> tuple[int, int]:
-        """One sweep: (launch entries re-sent, other messages re-sent)."""
+        """One sweep: (outbox rows handed over again, other messages re-sent)."""
         with self._sessions() as session, session.begin():
-            relayed = relay_launches(session, self._launch, self._outbox_resend_after)
+            relayed = relay_outbox(session, self._relays, self._outbox_resend_after)
         with self._sessions() as session:
             owed = undispatched(session, self._dispatch_resend_after)
             owed.direct_messages = stale_direct_messages(session, self._dispatch_resend_after)

@@ -12,3 +12,7 @@ from stepflow.settings import Settings
 
 def install(settings: Settings) -> None:
     """Register every listener, configured by ``settings``."""
+    from stepflow.actors.announcements import install_announcements
+    from stepflow.actors.notifications import announce
+
+    install_announcements(settings, announce.send)

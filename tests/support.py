@@ -59,3 +59,30 @@ TWO_STEPS = definition(
         step(1, "job_next", [], parent_ids=[0]),
     ],
 )
+
+
+def versioned_definition(identifier: str, version: str, hooks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A one-step definition of standard ``version``, without rights (1.9+)."""
+    found: dict[str, Any] = {
+        "schema_version": version,
+        "identifier": identifier,
+        "label": identifier,
+        "icon": "webhook",
+        "version_major": 1,
+        "version_minor": 0,
+        "version_micro": 0,
+        "tags": ["hooks"],
+        "parameters": [],
+        "steps": [
+            {
+                "id": 0,
+                "name": "job_transfer",
+                "label": "Transfer",
+                "icon": "file_download",
+                "parameters": [{"id": "source_paths", "type": "array_of_strings", "value": ["a.mov"]}],
+            }
+        ],
+    }
+    if hooks is not None:
+        found["notification_hooks"] = hooks
+    return found

@@ -17,7 +17,7 @@ from stepflow.actors.job_messages import (  # noqa: E402  (actors bind to the br
     job_queue_not_found,
     job_stopped,
 )
-from stepflow.actors.notifications import run_notification  # noqa: E402
+from stepflow.actors.notifications import announce, run_notification  # noqa: E402
 from stepflow.actors.worker_messages import (  # noqa: E402
     worker_created,
     worker_discovery,
@@ -30,6 +30,7 @@ from stepflow.actors.worker_messages import (  # noqa: E402
 from stepflow.actors.workflows import launch_workflow  # noqa: E402
 
 __all__ = [
+    "announce",
     "broker",
     "job_completed",
     "job_error",

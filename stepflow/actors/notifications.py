@@ -1,26 +1,35 @@
-"""The notifier actor: notification steps run here, as outgoing HTTP (engine.md §9, ours.md A15, A16).
+"""The notifier actors: all of StepFlow's outgoing HTTP (engine.md §9, ours.md §3.6, A15, A16).
 
-One message per notification job. The request is built from the step (templates rendered with
-the step's inputs) outside any transaction, sent with retries and backoff, then the outcome is
-recorded like a worker's answer: the job completes or fails under the workflow lock, and what
-follows starts.
+- ``run_notification``: one message per notification job. The request is built from the step
+  (templates rendered with the step's inputs) outside any transaction, sent with retries and
+  backoff, then the outcome is recorded like a worker's answer: the job completes or fails
+  under the workflow lock, and what follows starts.
+- ``announce``: one message per announcement outbox row (a notification hook delivery, a Slack
+  job-error message; :mod:`stepflow.actors.announcements`). The row is claimed, delivered, then
+  deleted; a failed delivery is logged and never touches the workflow.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import cache
+from typing import Any
 
 import dramatiq
 import httpx
 import structlog
+from sqlalchemy import delete, func, update
 
 from stepflow.actors import runtime, transitions
 from stepflow.actors.advance import job_inputs, workflow_context
+from stepflow.actors.announcements import ANNOUNCE, HOOK
 from stepflow.engine.launch import input_steps, source_paths
 from stepflow.engine.notification import SlackNotification, WebhookNotification, notification_request
-from stepflow.models import Job, Workflow
+from stepflow.models import Job, Outbox, Workflow
+from stepflow.models.base import utcnow
+from stepflow.notifier.hooks import hook_request
 from stepflow.notifier.http import Delivery, HttpRequest, NotificationError, deliver, new_client
-from stepflow.notifier.slack import slack_outcome, slack_request
+from stepflow.notifier.slack import slack_error_message, slack_outcome, slack_request
 from stepflow.notifier.webhook import webhook_request
 
 log = structlog.get_logger(__name__)
@@ -89,5 +98,75 @@ def run_notification(job_id: int) -> None:
         with runtime.transaction() as session:
             owed = transitions.notification_done(session, job_id, error, runtime.settings().workers_work_directory)
         runtime.send_owed(owed)
+    finally:
+        structlog.contextvars.clear_contextvars()
+
+
+def _claim(outbox_id: int) -> dict[str, Any] | None:
+    """Take the announcement row for one delivery attempt: the clock will not hand it over
+    again for :data:`TIME_LIMIT_MS` (a duplicate hand-over finds it taken). None when it is
+    gone (delivered) or taken."""
+    now = utcnow()
+    with runtime.transaction() as session:
+        return session.scalar(
+            update(Outbox)
+            .where(
+                Outbox.id == outbox_id,
+                Outbox.actor == ANNOUNCE,
+                func.coalesce(Outbox.sent_at, Outbox.inserted_at) <= now,
+            )
+            .values(sent_at=now + timedelta(milliseconds=TIME_LIMIT_MS))
+            .returning(Outbox.payload)
+        )
+
+
+def announcement_request(payload: dict[str, Any]) -> HttpRequest:
+    """The request of an announcement payload (a hook delivery or a Slack job-error message)."""
+    settings = runtime.settings()
+    if payload["kind"] == HOOK:
+        credentials = payload.get("credentials")
+        return hook_request(
+            endpoint=payload["endpoint"],
+            event=payload["event"],
+            delivery_id=payload["delivery_id"],
+            workflow=payload["workflow"],
+            job=payload["job"],
+            authorization=settings.notification_credentials.get(credentials) if credentials else None,
+            signing_secret=settings.webhook_signing_secret,
+        )
+    job = payload["job"]
+    text = slack_error_message(
+        job["name"], job["id"], settings.exposed_domain_name, payload["workflow_id"], job["message"]
+    )
+    return slack_request(settings.slack_api_url, settings.slack_api_token, settings.slack_api_channel, text)
+
+
+@dramatiq.actor(queue_name=NOTIFICATIONS_QUEUE, time_limit=TIME_LIMIT_MS, max_retries=3)
+def announce(outbox_id: int) -> None:
+    """Deliver one announcement, then forget it, delivered or not (idempotent: a row already
+    delivered or being delivered is left alone)."""
+    structlog.contextvars.bind_contextvars(outbox_id=outbox_id)
+    try:
+        payload = _claim(outbox_id)
+        if payload is None:
+            log.info("announcement already delivered or being delivered")
+            return
+        structlog.contextvars.bind_contextvars(
+            workflow_id=(payload.get("workflow") or {}).get("id", payload.get("workflow_id"))
+        )
+        try:
+            request = announcement_request(payload)
+            delivery = deliver(_client(), request, max_retries=runtime.settings().notifier_max_retries)
+            if payload["kind"] != HOOK:
+                delivery = slack_outcome(delivery)
+            error = None if delivery.ok else delivery.failure_message()
+        except NotificationError as failure:
+            error = str(failure)
+        if error is None:
+            log.info("announcement delivered", kind=payload["kind"], hook_event=payload.get("event"))
+        else:
+            log.warning("announcement not delivered", kind=payload["kind"], hook_event=payload.get("event"), error=error)
+        with runtime.transaction() as session:
+            session.execute(delete(Outbox).where(Outbox.id == outbox_id))
     finally:
         structlog.contextvars.clear_contextvars()

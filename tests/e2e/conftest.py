@@ -16,6 +16,7 @@ from stepflow.security import hash_password
 from tests.conftest import VHOST, fresh_vhost
 from tests.e2e.processes import StepFlowProcesses, free_port
 from tests.e2e.stack import (
+    EXPOSED_DOMAIN,
     INPUTS,
     LONELY_LEASE,
     WORKER_EMAIL,
@@ -48,6 +49,7 @@ def work_dir(e2e_dir: Path) -> Path:
 def webhooks() -> Iterator[RecordingServer]:
     with RecordingServer() as server:
         server.reply("/hook", (200, "ok"))
+        server.reply("/slack/chat.postMessage", (200, '{"ok": true}'))
         yield server
 
 
@@ -96,6 +98,10 @@ def stepflow(
         "STEPFLOW_OUTBOX_RESEND_AFTER": "2",
         "STEPFLOW_DISPATCH_RESEND_AFTER": "5",
         "STEPFLOW_JOB_LEASES": json.dumps({"job_lonely": LONELY_LEASE}),
+        "SLACK_API_URL": webhooks.url("/slack"),
+        "SLACK_API_TOKEN": "xoxb-e2e",
+        "SLACK_API_CHANNEL": "e2e-alerts",
+        "EXPOSED_DOMAIN_NAME": EXPOSED_DOMAIN,
         "STEPFLOW_LOG_LEVEL": "info",
     }
     processes = StepFlowProcesses(environment, e2e_dir)

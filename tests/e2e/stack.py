@@ -18,6 +18,7 @@ WORKER_EMAIL = "worker@example.com"
 WORKER_PASSWORD = "worker-password"
 T = TypeVar("T")
 INPUTS = ("a.txt", "b.txt", "c.txt", "x.txt", "y.txt")
+EXPOSED_DOMAIN = "http://stepflow.e2e"
 LONELY_LEASE = 4
 """Seconds of silence after which a ``job_lonely`` job is given up (``STEPFLOW_JOB_LEASES``)."""
 

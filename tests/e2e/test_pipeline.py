@@ -1,13 +1,14 @@
 """End to end: StepFlow's real processes and real MCAI SDK workers on a fresh vhost.
 
 A two-step workflow over two source files completes with the right orders and files; a
-worker raising an exception puts its job and the workflow in error; a step whose queue no
+worker raising an exception puts its job and the workflow in error (and Slack hears of it); a step whose queue no
 worker serves gets the queue-not-found error; a workflow posted while the bridge and the
 actors are stopped completes once they start.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 import httpx
 
 from tests.e2e.processes import StepFlowProcesses
-from tests.e2e.stack import api, launch, parameter, wait_for_status, worker
+from tests.e2e.stack import EXPOSED_DOMAIN, api, eventually, launch, parameter, wait_for_status, worker
 from tests.e2e.workers import SdkWorker, read_order_log
+from tests.http_server import RecordingServer
 
 
 def test_two_steps_over_two_files_complete(
@@ -54,8 +56,8 @@ def test_two_steps_over_two_files_complete(
     print(f"\ncopy_twice: 4 jobs in {elapsed:.2f}s ({4 / elapsed:.1f} job orders/s)")
 
 
-def test_a_failing_worker_puts_job_and_workflow_in_error(
-    stepflow: StepFlowProcesses, amqp: dict[str, Any], e2e_dir: Path, work_dir: Path
+def test_a_failing_worker_puts_job_and_workflow_in_error_and_tells_slack(
+    stepflow: StepFlowProcesses, amqp: dict[str, Any], e2e_dir: Path, work_dir: Path, webhooks: RecordingServer
 ) -> None:
     failing = worker(stepflow, amqp, e2e_dir, work_dir, "job_fail", fail="asked to fail")
     try:
@@ -68,6 +70,18 @@ def test_a_failing_worker_puts_job_and_workflow_in_error(
     assert job["status"][-1]["state"] == "error"
     assert job["status"][-1]["description"] == {"message": "RuntimeError: asked to fail"}
     assert view["steps"][0]["status"] == "error"
+    expected = {
+        "channel": "#e2e-alerts",
+        "text": f"Error for job job_fail #{job['id']} <{EXPOSED_DOMAIN}/workflows/{workflow_id} |Open Workflow>\n"
+        "```RuntimeError: asked to fail```",
+    }
+
+    def slack_messages() -> list[dict[str, Any]]:
+        return [json.loads(request.body) for request in webhooks.requests_to("/slack/chat.postMessage")]
+
+    eventually(lambda: expected in slack_messages(), "the Slack message", stepflow)
+    (request,) = [r for r in webhooks.requests_to("/slack/chat.postMessage") if json.loads(r.body) == expected]
+    assert request.headers["authorization"] == "Bearer xoxb-e2e"
 
 
 def test_a_queue_no_worker_serves_gets_queue_not_found(stepflow: StepFlowProcesses) -> None:

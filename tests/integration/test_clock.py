@@ -27,7 +27,7 @@ def make_clock(sessions: sessionmaker[Session], settings: Settings, sent: list[A
 
     return Clock(
         sessions,
-        sent.append,
+        {"launch_workflow": lambda row: sent.append(row.payload["workflow_id"])},
         send,
         interval=0.1,
         outbox_resend_after=5,
@@ -121,7 +121,7 @@ def test_periodic_tasks_run_once_per_period(sessions: sessionmaker[Session], set
     runs: list[int] = []
     clock = Clock(
         sessions,
-        lambda _: None,
+        {},
         lambda owed: 0,
         interval=0.1,
         outbox_resend_after=5,
@@ -139,7 +139,7 @@ def test_a_failing_periodic_task_does_not_stop_the_clock(sessions: sessionmaker[
 
     clock = Clock(
         sessions,
-        lambda _: None,
+        {},
         lambda owed: 0,
         interval=0.1,
         outbox_resend_after=5,

@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from stepflow.api.app import create_app
 from stepflow.models import Right, Workflow, WorkflowDefinition
 from stepflow.settings import Settings
+from tests.support import versioned_definition
 
 PREFIX = "/api/step_flow"
+
 ENDPOINT = "https://hooks.example.org/stepflow"
 NEWSROOM_CREDENTIALS = {"NEWSROOM": "Bearer newsroom-token"}
 NEWSROOM_RIGHTS: tuple[dict[str, Any], ...] = (
@@ -25,34 +27,7 @@ NEWSROOM_RIGHTS: tuple[dict[str, Any], ...] = (
 DEFAULT_RIGHTS: tuple[dict[str, Any], ...] = ({"action": "view", "groups": ["administrator"]},)
 
 
-def document(identifier: str, version: str, hooks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A one-step definition of standard ``version``, without rights (1.9+)."""
-    found: dict[str, Any] = {
-        "schema_version": version,
-        "identifier": identifier,
-        "label": identifier,
-        "icon": "webhook",
-        "version_major": 1,
-        "version_minor": 0,
-        "version_micro": 0,
-        "tags": ["hooks"],
-        "parameters": [],
-        "steps": [
-            {
-                "id": 0,
-                "name": "job_transfer",
-                "label": "Transfer",
-                "icon": "file_download",
-                "parameters": [{"id": "source_paths", "type": "array_of_strings", "value": ["a.mov"]}],
-            }
-        ],
-    }
-    if hooks is not None:
-        found["notification_hooks"] = hooks
-    return found
-
-
-HOOKED = document(
+HOOKED = versioned_definition(
     "hooked",
     "1.13",
     [
@@ -90,10 +65,16 @@ def test_a_1_13_definition_takes_settings_rights_and_its_launch_copies_rights_an
     settings: Settings, sessions: sessionmaker[Session], definitions_folder: Path
 ) -> None:
     write(definitions_folder, "hooked.json", HOOKED)
-    write(definitions_folder, "plain.json", document("plain", "1.10", [{"label": "Ops", "endpoint": ENDPOINT}]))
-    unknown_event = document("unknown_event", "1.13", [{"label": "X", "endpoint": ENDPOINT, "conditions": {"x": True}}])
+    write(
+        definitions_folder,
+        "plain.json",
+        versioned_definition("plain", "1.10", [{"label": "Ops", "endpoint": ENDPOINT}]),
+    )
+    unknown_event = versioned_definition(
+        "unknown_event", "1.13", [{"label": "X", "endpoint": ENDPOINT, "conditions": {"x": True}}]
+    )
     write(definitions_folder, "unknown_event.json", unknown_event)
-    unknown_credentials = document(
+    unknown_credentials = versioned_definition(
         "unknown_credentials", "1.10", [{"label": "X", "endpoint": ENDPOINT, "credentials": "NOPE"}]
     )
     write(definitions_folder, "unknown_credentials.json", unknown_credentials)
