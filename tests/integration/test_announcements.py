@@ -79,6 +79,7 @@ def api(
     server: RecordingServer,
     environment: None,
     handed_over: list[int],
+    orders: Any,  # bound to every order, so none lands in job_queue_not_found for later tests
 ) -> Iterator[TestClient]:
     hooks = [
         {

@@ -18,7 +18,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from stepflow.wire.bridge import Bridge
 from stepflow.wire.dead_letters import declare_dead_letters
 from stepflow.wire.publisher import ConfirmingPublisher
-from stepflow.wire.topology import DEAD_LETTERS, JOB_RESPONSE, JOB_RESPONSE_DELAYED
+from stepflow.wire.topology import DEAD_LETTERS, JOB_RESPONSE, JOB_RESPONSE_DELAYED, declare_bridge_topology
 from tests.integration.broker import delete_actor_queues, drain
 
 CONSUMED = ["job_completed", "job_error", "job_progression", "job_stopped", "job_queue_not_found"]
@@ -67,6 +67,13 @@ def wait_for_consumer(amqp_url: str) -> None:
 @pytest.fixture
 def start_bridge(amqp_url: str, actors: Actors) -> Iterator[Callable[..., Bridge]]:
     started: list[tuple[Bridge, threading.Thread]] = []
+    # Start from empty queues: earlier tests may have left worker traffic (or unroutable orders) behind.
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    channel = connection.channel()
+    declare_bridge_topology(channel)
+    for queue in CONSUMED:
+        channel.queue_purge(queue)
+    connection.close()
 
     def start(**options: Any) -> Bridge:
         running = Bridge(
