@@ -16,7 +16,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from stepflow.logs import configure_logging
+from stepflow.metrics.directory import export_multiprocess_dir
 from stepflow.settings import Settings, SettingsError, load_settings
+
+PROCESS_TYPES = ("serve", "actors", "bridge", "clock")
+"""The Procfile's commands: they share the metrics directory (``stepflow.metrics.directory``)."""
 
 
 def _on_term(stop: Callable[[], None]) -> None:
@@ -47,10 +51,15 @@ def actors(settings: Settings, args: argparse.Namespace) -> None:
 def bridge(settings: Settings, args: argparse.Namespace) -> None:
     from stepflow.actors import runtime
     from stepflow.actors.job_messages import bridge_handlers
+    from stepflow.metrics.messages import bridge_observer
     from stepflow.wire.bridge import Bridge
 
     consumer = Bridge(
-        settings.amqp_url, bridge_handlers(), runtime.dead_letter_publisher(), actors_url=settings.actors_amqp_url
+        settings.amqp_url,
+        bridge_handlers(),
+        runtime.dead_letter_publisher(),
+        actors_url=settings.actors_amqp_url,
+        observe=bridge_observer(settings),
     )
     _on_term(consumer.stop)
     consumer.run()
@@ -139,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"stepflow: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings.log_level)
+    if args.command in PROCESS_TYPES:
+        settings = export_multiprocess_dir(settings)
     args.run(settings, args)
 
 

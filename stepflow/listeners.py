@@ -7,6 +7,7 @@ listener (they are registered by name).
 
 from __future__ import annotations
 
+from stepflow.metrics import counting
 from stepflow.settings import Settings
 
 
@@ -16,3 +17,4 @@ def install(settings: Settings) -> None:
     from stepflow.actors.notifications import announce
 
     install_announcements(settings, announce.send)
+    counting.install(settings)

@@ -95,6 +95,14 @@ class Settings:
     job_leases: Mapping[str, float]
     """Seconds of silence after which a running job is given up (ours.md §3.11), per queue name."""
     log_level: str
+    metrics_enabled: bool
+    metrics_basic_auth: tuple[str, str] | None = field(repr=False)
+    """``(user, password)`` a scraper must send to ``/metrics``; None: no authentication."""
+    metrics_scale: str
+    """The unit of the metrics window (``year`` … ``microsecond``); the window starts at ``now + delta·scale``."""
+    metrics_delta: int
+    prometheus_multiproc_dir: Path | None
+    """Where every process of a host writes its metric values (prometheus-client multiprocess mode)."""
 
     @property
     def sessions_path(self) -> str:
@@ -113,6 +121,11 @@ def _parse(name: str, raw: str, parse: Callable[[str], T]) -> T:
         return parse(raw)
     except (ValueError, TypeError, json.JSONDecodeError) as error:
         raise SettingsError(f"{name}: cannot parse {raw!r} ({error})") from None
+
+
+def _optional(environ: Mapping[str, str], name: str, parse: Callable[[str], T]) -> T | None:
+    raw = _env(environ, name)
+    return None if raw is None else _parse(name, raw, parse)
 
 
 def _bool(raw: str) -> bool:
@@ -333,6 +346,29 @@ def _non_negative_int(raw: str) -> int:
     return value
 
 
+METRICS_SCALES = ("year", "month", "week", "day", "hour", "minute", "second", "millisecond", "microsecond")
+
+
+def _metrics_scale(raw: str) -> str:
+    """A PostgreSQL interval unit, singular (``days`` is read as ``day``)."""
+    scale = raw.strip().lower()
+    scale = scale[:-1] if scale.endswith("s") and scale[:-1] in METRICS_SCALES else scale
+    if scale not in METRICS_SCALES:
+        raise ValueError(f"expected one of {', '.join(METRICS_SCALES)}")
+    return scale
+
+
+def _metrics_basic_auth(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """``user:password`` (the password may hold colons). A secret: never echoed in the error."""
+    raw = _env(environ, "STEPFLOW_METRICS_BASIC_AUTH")
+    if raw is None:
+        return None
+    user, separator, password = raw.partition(":")
+    if not separator or not user or not password:
+        raise SettingsError("STEPFLOW_METRICS_BASIC_AUTH: expected user:password")
+    return user, password
+
+
 def _quote(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
@@ -487,4 +523,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         job_lease=get("STEPFLOW_JOB_LEASE", "600", _positive_float),
         job_leases=get("STEPFLOW_JOB_LEASES", "{}", _leases),
         log_level=(_env(env, "STEPFLOW_LOG_LEVEL") or "info").lower(),
+        metrics_enabled=get("STEPFLOW_METRICS_ENABLED", "true", _bool),
+        metrics_basic_auth=_metrics_basic_auth(env),
+        metrics_scale=get("STEPFLOW_METRICS_SCALE", "day", _metrics_scale),
+        metrics_delta=get("STEPFLOW_METRICS_DELTA", "-1", int),
+        prometheus_multiproc_dir=_optional(env, "PROMETHEUS_MULTIPROC_DIR", Path),
     )

@@ -13,6 +13,7 @@ import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit
 
+from stepflow.metrics.messages import actor_middleware
 from stepflow.settings import Settings
 
 MAX_RETRIES = 3
@@ -27,6 +28,7 @@ def build_broker(settings: Settings) -> RabbitmqBroker:
         Callbacks(),
         Pipelines(),
         Retries(max_retries=MAX_RETRIES, min_backoff=500, max_backoff=10_000),
+        *actor_middleware(settings),
     ]
     return RabbitmqBroker(url=settings.actors_amqp_url, confirm_delivery=True, middleware=middleware)
 

@@ -25,6 +25,7 @@ from stepflow.api.definitions import controller as definitions
 from stepflow.api.definitions.service import load_definitions
 from stepflow.api.errors import EXCEPTION_HANDLERS
 from stepflow.api.jobs import controller as jobs
+from stepflow.api.metrics.controller import metrics_route
 from stepflow.api.openapi import docs_router, openapi_config
 from stepflow.api.principal import provide_principal
 from stepflow.api.statistics import controller as statistics
@@ -123,6 +124,7 @@ class StepFlow(InitPluginProtocol):
                 *jobs.ROUTES,
                 *statistics.ROUTES,
                 *workers.ROUTES,
+                metrics_route(settings, sync_sessions),
                 docs_router(settings),
             ],
             guards=[authorization_guard(settings)],

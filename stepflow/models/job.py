@@ -45,6 +45,12 @@ class Job(Base):
             "updated_at",
             postgresql_where=text("dispatched_at IS NULL AND state IN ('queued', 'retrying')"),
         ),
+        # stepflow_jobs_in_flight (stepflow.metrics.state) reads only these.
+        Index(
+            "ix_jobs_in_flight",
+            "name",
+            postgresql_where=text("kind = 'worker' AND state NOT IN ('completed', 'error', 'skipped', 'stopped')"),
+        ),
     )
 
 

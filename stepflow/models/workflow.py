@@ -115,6 +115,9 @@ class Artifact(Base):
     resources: Mapped[dict[str, Any]] = mapped_column(default=dict)
     inserted_at: Mapped[datetime] = created_at_column()
 
+    # The window of stepflow_workflow_duration_window_seconds (stepflow.metrics.state).
+    __table_args__ = (Index("ix_artifacts_inserted_at", "inserted_at", postgresql_include=["workflow_id"]),)
+
 
 class WorkflowCounter(Base):
     """How many workflows each set of view groups has, kept by database triggers on ``workflows``.

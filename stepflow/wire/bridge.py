@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import dramatiq
@@ -37,6 +37,7 @@ from dramatiq.common import dq_name, xq_name
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic, BasicProperties
 
+from stepflow.metrics.messages import BridgeObserver, ignore_bridge
 from stepflow.wire import messages
 from stepflow.wire.dead_letters import dead_letter
 from stepflow.wire.publisher import ConfirmingPublisher, Outgoing
@@ -47,6 +48,12 @@ log = structlog.get_logger(__name__)
 MAX_REDELIVERIES = 10
 PREFETCH = 500
 RECONNECT_DELAY = 2.0
+
+HANDED_OVER = "handed_over"
+DEAD_LETTERED = "dead_lettered"
+NOISE = "noise"
+REJECTED = "rejected"
+"""How the bridge settles a delivery (the ``outcome`` of its metrics)."""
 
 
 class ActorLike(Protocol):
@@ -107,13 +114,15 @@ class _Delivery:
     routing_key: str
     body: bytes
     properties: BasicProperties
+    received: float = field(default_factory=time.monotonic)
 
 
 class Bridge:
     """Consumes ``handlers``' queues; each queue's messages go to one actor.
 
     ``handlers`` maps a consumed queue to a Dramatiq actor (or its bound ``send``). Hand-overs
-    are published on ``actors_url`` (the actors' broker; default: ``url``).
+    are published on ``actors_url`` (the actors' broker; default: ``url``). ``observe`` is told
+    how each delivery was settled and how long after it arrived (the metrics).
     """
 
     def __init__(
@@ -124,10 +133,12 @@ class Bridge:
         *,
         actors_url: str | None = None,
         hand_over: ConfirmingPublisher | None = None,
+        observe: BridgeObserver = ignore_bridge,
     ) -> None:
         self._parameters = pika.URLParameters(url)
         self._actors = {queue: as_actor(handler) for queue, handler in handlers.items()}
         self._dead_letters = dead_letters
+        self._observe = observe
         actors = list(self._actors.values())
         self._hand_over = hand_over or ConfirmingPublisher(
             actors_url or url, declare=lambda channel: declare_actor_queues(channel, actors)
@@ -137,45 +148,52 @@ class Bridge:
         self._consumer_queues: dict[str, str] = {}
         self._batch: list[_Delivery] = []
 
-    def prepare(self, queue: str, routing_key: str, body: bytes, properties: BasicProperties) -> Outgoing | None:
-        """Decide one delivery: the hand-over to publish, or None to ack it right away."""
+    def prepare(
+        self, queue: str, routing_key: str, body: bytes, properties: BasicProperties
+    ) -> tuple[str, Outgoing | None]:
+        """Decide one delivery: its outcome, and the hand-over to publish (None: ack it right away)."""
         try:
             message = messages.decode(queue, body)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
             dead_letter(self._dead_letters, body, f"invalid message: {error}", queue)
-            return None
+            return DEAD_LETTERED, None
         if queue == JOB_ERROR and getattr(message, "job_id", None) is None:
             log.info("job_error without job_id acked", queue=queue, body=body[:500].decode(errors="replace"))
-            return None
+            return NOISE, None
         if death_count(properties, queue) > MAX_REDELIVERIES:
             dead_letter(self._dead_letters, body, f"redelivered more than {MAX_REDELIVERIES} times", queue)
-            return None
+            return DEAD_LETTERED, None
         payload = msgspec.to_builtins(message)
         if queue in CATCH_ALL_QUEUES:
             payload = unroutable(routing_key, properties, payload)
-        return hand_over_message(self._actors[queue], payload)
+        return HANDED_OVER, hand_over_message(self._actors[queue], payload)
 
     def settle(self, channel: BlockingChannel, batch: list[_Delivery]) -> None:
         """Hand ``batch`` over (one pipelined publish), then ack or reject every delivery."""
         outgoing: list[Outgoing] = []
         handed: list[int] = []  # indices in ``batch`` of the deliveries handed over
+        outcomes: list[str] = []
         for index, delivery in enumerate(batch):
-            message = self.prepare(delivery.queue, delivery.routing_key, delivery.body, delivery.properties)
+            outcome, message = self.prepare(delivery.queue, delivery.routing_key, delivery.body, delivery.properties)
+            outcomes.append(outcome)
             if message is not None:
                 outgoing.append(message)
                 handed.append(index)
-        accepted = [True] * len(batch)
         for index, confirmed in zip(handed, self._hand_over.publish_many(outgoing), strict=True):
-            accepted[index] = confirmed
-        if all(accepted):
+            if not confirmed:
+                outcomes[index] = REJECTED
+        if REJECTED not in outcomes:
             channel.basic_ack(batch[-1].tag, multiple=True)
-            return
-        for delivery, ok in zip(batch, accepted, strict=True):
-            if ok:
-                channel.basic_ack(delivery.tag)
-            else:
-                log.warning("handing over failed, retrying in 5 s", queue=delivery.queue)
-                channel.basic_reject(delivery.tag, requeue=False)
+        else:
+            for delivery, outcome in zip(batch, outcomes, strict=True):
+                if outcome != REJECTED:
+                    channel.basic_ack(delivery.tag)
+                else:
+                    log.warning("handing over failed, retrying in 5 s", queue=delivery.queue)
+                    channel.basic_reject(delivery.tag, requeue=False)
+        settled = time.monotonic()
+        for delivery, outcome in zip(batch, outcomes, strict=True):
+            self._observe(delivery.queue, self._actors[delivery.queue].actor_name, outcome, settled - delivery.received)
 
     def _on_delivery(
         self, channel: BlockingChannel, method: Basic.Deliver, properties: BasicProperties, body: bytes

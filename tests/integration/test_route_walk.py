@@ -40,6 +40,7 @@ PUBLIC = {
     ("GET", f"{PREFIX}/openapi.json/openapi.json"),
     ("GET", f"{PREFIX}/openapi.json/{{path:str}}"),
     ("POST", "/api/sessions"),
+    ("GET", f"{PREFIX}/metrics"),  # for scrapers, behind its own basic auth (tests/integration/test_metrics.py)
 }
 
 WALK = definition(
