@@ -28,7 +28,10 @@ def count(batch: Sequence[Change]) -> None:
             meters.jobs.labels(change.job.name, change.job.state).inc()
 
 
+def count_nothing(batch: Sequence[Change]) -> None:
+    """The listener when metrics are disabled (installing it replaces an enabled one)."""
+
+
 def install(settings: Settings) -> None:
     """Count this process's changes, when metrics are enabled."""
-    if settings.metrics_enabled:
-        changes.after_commit(LISTENER, count)
+    changes.after_commit(LISTENER, count if settings.metrics_enabled else count_nothing)

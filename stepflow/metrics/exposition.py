@@ -8,7 +8,6 @@ from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,7 +16,9 @@ from stepflow.metrics.instruments import PROCESS_REGISTRY
 from stepflow.metrics.state import StateCollector
 from stepflow.settings import Settings
 
-CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+MEDIA_TYPE = "text/plain; version=0.0.4"
+"""The media type of :func:`render`'s output, in UTF-8 (``CONTENT_TYPE_PLAIN_0_0_4`` without the
+charset, which the web framework appends)."""
 
 
 class _ProcessInstruments(Collector):

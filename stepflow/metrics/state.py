@@ -69,17 +69,14 @@ class StateCollector(Collector):
         )
         in_flight = GaugeMetricFamily("stepflow_jobs_in_flight", "Worker jobs not in a final state.", labels=["queue"])
         window = {"window": f"{self._delta} {self._scale}"}
+        queries = ((created, CREATED_IN_WINDOW), (duration, DURATION_IN_WINDOW), (in_flight, IN_FLIGHT))
         try:
             with self._sessions() as session:
-                rows = {
-                    family: session.execute(query, window).all()
-                    for family, query in ((created, CREATED_IN_WINDOW), (duration, DURATION_IN_WINDOW))
-                }
-                rows[in_flight] = session.execute(IN_FLIGHT).all()
+                results = [(family, session.execute(query, window).all()) for family, query in queries]
         except SQLAlchemyError as error:
             log.warning("metrics: database gauges left out of this scrape", error=str(error))
             return
-        for family, values in rows.items():
-            for label, value in values:
+        for family, rows in results:
+            for label, value in rows:
                 family.add_metric([label], float(value))
             yield family

@@ -178,8 +178,32 @@ def test_job_error_without_job_id_is_acked_as_noise(bridge: Bridge, actors: Acto
 
 
 def test_a_failed_hand_over_is_rejected_into_the_retry_loop(start_bridge: Callable[..., Bridge], amqp_url: str) -> None:
-    start_bridge(actors_url="amqp://guest:guest@127.0.0.1:1/%2F")  # the actors' broker is unreachable
+    observed: list[tuple[str, str, str, float]] = []
+    # the actors' broker is unreachable
+    start_bridge(actors_url="amqp://guest:guest@127.0.0.1:1/%2F", observe=lambda *seen: observed.append(seen))
     publish(amqp_url, "job_stopped", json.dumps({"job_id": 5, "status": "stopped"}).encode())
     # Rejected messages wait 5 s in job_response_delayed; take it out before it comes back.
     (delayed,) = drain(amqp_url, JOB_RESPONSE_DELAYED, expect=1, timeout=4)
     assert json.loads(delayed[1]) == {"job_id": 5, "status": "stopped"}
+    assert [seen[:3] for seen in observed] == [("job_stopped", "job_stopped", "rejected")]
+
+
+def test_every_settled_delivery_is_observed_with_its_outcome(
+    start_bridge: Callable[..., Bridge], actors: Actors, amqp_url: str
+) -> None:
+    observed: list[tuple[str, str, str, float]] = []
+    start_bridge(observe=lambda *seen: observed.append(seen))
+    publish(amqp_url, "job_completed", json.dumps({"job_id": 1, "status": "completed"}).encode())
+    publish(amqp_url, "job_progression", b"{not json")
+    publish(amqp_url, "job_error", json.dumps({"message": "missing field `type`", "status": "error"}).encode())
+    actors.received(expect=1)
+    drain(amqp_url, DEAD_LETTERS, expect=1, timeout=10)
+    deadline = time.monotonic() + 5
+    while len(observed) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(seen[:3] for seen in observed) == [
+        ("job_completed", "job_completed", "handed_over"),
+        ("job_error", "job_error", "noise"),
+        ("job_progression", "job_progression", "dead_lettered"),
+    ]
+    assert all(0 <= seconds < 5 for *_, seconds in observed)

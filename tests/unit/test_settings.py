@@ -60,6 +60,10 @@ def test_database_url_accepts_plain_postgresql_scheme() -> None:
         ({"STEPFLOW_JOB_LEASE": "0"}, "STEPFLOW_JOB_LEASE"),
         ({"STEPFLOW_NOTIFICATION_CREDENTIALS": '{"ops": ""}'}, "STEPFLOW_NOTIFICATION_CREDENTIALS"),
         ({"STEPFLOW_NOTIFICATION_CREDENTIALS": '{"ops": 1}'}, "STEPFLOW_NOTIFICATION_CREDENTIALS"),
+        ({"STEPFLOW_METRICS_ENABLED": "sometimes"}, "STEPFLOW_METRICS_ENABLED"),
+        ({"STEPFLOW_METRICS_SCALE": "fortnight"}, "STEPFLOW_METRICS_SCALE"),
+        ({"STEPFLOW_METRICS_DELTA": "-1.5"}, "STEPFLOW_METRICS_DELTA"),
+        ({"STEPFLOW_METRICS_BASIC_AUTH": "no-colon"}, "STEPFLOW_METRICS_BASIC_AUTH"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_setting(environment: dict[str, str], named: str) -> None:
@@ -114,3 +118,33 @@ def test_the_command_prints_one_line_and_exits_2(
     assert capsys.readouterr().err.strip().splitlines() == [
         "stepflow: PORT: cannot parse 'nope' (invalid literal for int() with base 10: 'nope')"
     ]
+
+
+def test_metrics_are_on_by_default_over_the_last_day() -> None:
+    settings = load_settings({})
+    assert settings.metrics_enabled is True
+    assert (settings.metrics_scale, settings.metrics_delta) == ("day", -1)
+    assert settings.metrics_basic_auth is None and settings.prometheus_multiproc_dir is None
+
+
+def test_metrics_settings_parse() -> None:
+    settings = load_settings(
+        {
+            "STEPFLOW_METRICS_ENABLED": "false",
+            "STEPFLOW_METRICS_SCALE": "Hours",
+            "STEPFLOW_METRICS_DELTA": "-6",
+            "STEPFLOW_METRICS_BASIC_AUTH": "prometheus:se:cret",
+            "PROMETHEUS_MULTIPROC_DIR": "/run/stepflow-metrics",
+        }
+    )
+    assert settings.metrics_enabled is False
+    assert (settings.metrics_scale, settings.metrics_delta) == ("hour", -6)
+    assert settings.metrics_basic_auth == ("prometheus", "se:cret")
+    assert settings.prometheus_multiproc_dir == Path("/run/stepflow-metrics")
+    assert "se:cret" not in repr(settings), "the scrapers' password stays out of repr"
+
+
+def test_a_bad_metrics_password_is_not_echoed() -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings({"STEPFLOW_METRICS_BASIC_AUTH": "hunter2"})
+    assert "hunter2" not in str(error.value)

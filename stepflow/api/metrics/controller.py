@@ -16,7 +16,7 @@ from litestar import Request, Response, get
 from litestar.handlers import HTTPRouteHandler
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.metrics.exposition import CONTENT_TYPE, render, scrape_registry
+from stepflow.metrics.exposition import MEDIA_TYPE, render, scrape_registry
 from stepflow.settings import Settings
 
 REALM = 'Basic realm="metrics", charset="UTF-8"'
@@ -65,6 +65,6 @@ def metrics_route(settings: Settings, sessions: sessionmaker[Session]) -> HTTPRo
             return Response(
                 "Unauthorized", status_code=401, media_type="text/plain", headers={"WWW-Authenticate": REALM}
             )
-        return Response(render(registry), media_type=CONTENT_TYPE)
+        return Response(render(registry), media_type=MEDIA_TYPE)
 
     return metrics
