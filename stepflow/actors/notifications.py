@@ -165,7 +165,9 @@ def announce(outbox_id: int) -> None:
         if error is None:
             log.info("announcement delivered", kind=payload["kind"], hook_event=payload.get("event"))
         else:
-            log.warning("announcement not delivered", kind=payload["kind"], hook_event=payload.get("event"), error=error)
+            log.warning(
+                "announcement not delivered", kind=payload["kind"], hook_event=payload.get("event"), error=error
+            )
         with runtime.transaction() as session:
             session.execute(delete(Outbox).where(Outbox.id == outbox_id))
     finally:
