@@ -7,8 +7,10 @@ listener (they are registered by name).
 
 from __future__ import annotations
 
+from stepflow.feed import install_feed
 from stepflow.settings import Settings
 
 
 def install(settings: Settings) -> None:
     """Register every listener, configured by ``settings``."""
+    install_feed()
