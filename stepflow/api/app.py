@@ -25,6 +25,7 @@ from stepflow.api.definitions import controller as definitions
 from stepflow.api.definitions.service import load_definitions
 from stepflow.api.errors import EXCEPTION_HANDLERS
 from stepflow.api.jobs import controller as jobs
+from stepflow.api.notifications import controller as notifications
 from stepflow.api.openapi import docs_router, openapi_config
 from stepflow.api.principal import provide_principal
 from stepflow.api.statistics import controller as statistics
@@ -80,6 +81,8 @@ class StepFlow(InitPluginProtocol):
         # Workflow events run the actors' own (sync) code under the workflow lock.
         events_engine = sync_engine(settings)
         sync_sessions = session_factory(events_engine)
+        # Our own channels instance (not registered as a plugin: a host app may have its own).
+        feed = notifications.feed_channels(settings)
 
         @asynccontextmanager
         async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -111,6 +114,7 @@ class StepFlow(InitPluginProtocol):
             "sync_sessions": Provide(lambda: sync_sessions, sync_to_thread=False),
             "session": Provide(provide_session),
             "principal": Provide(provide_principal),
+            "feed": Provide(lambda: feed, sync_to_thread=False),
         }
         api = Router(
             path=settings.api_prefix,
@@ -123,6 +127,7 @@ class StepFlow(InitPluginProtocol):
                 *jobs.ROUTES,
                 *statistics.ROUTES,
                 *workers.ROUTES,
+                *notifications.ROUTES,
                 docs_router(settings),
             ],
             guards=[authorization_guard(settings)],
@@ -136,7 +141,7 @@ class StepFlow(InitPluginProtocol):
             exception_handlers=EXCEPTION_HANDLERS,
         )
         app_config.route_handlers.extend([api, session_route])
-        app_config.lifespan.append(lifespan)
+        app_config.lifespan.extend([lifespan, feed])
         return app_config
 
 

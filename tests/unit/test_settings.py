@@ -58,6 +58,8 @@ def test_database_url_accepts_plain_postgresql_scheme() -> None:
         ({"STEPFLOW_JOB_LEASES": '{"job_a": "10"}'}, "STEPFLOW_JOB_LEASES"),
         ({"STEPFLOW_JOB_LEASES": "[60]"}, "STEPFLOW_JOB_LEASES"),
         ({"STEPFLOW_JOB_LEASE": "0"}, "STEPFLOW_JOB_LEASE"),
+        ({"STEPFLOW_WEBSOCKET_HEARTBEAT": "0"}, "STEPFLOW_WEBSOCKET_HEARTBEAT"),
+        ({"STEPFLOW_WEBSOCKET_HEARTBEAT": "soon"}, "STEPFLOW_WEBSOCKET_HEARTBEAT"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_setting(environment: dict[str, str], named: str) -> None:
@@ -71,6 +73,11 @@ def test_leases_default_to_ten_minutes_and_may_differ_per_queue() -> None:
     assert load_settings({}).job_lease == 600
     settings = load_settings({"STEPFLOW_JOB_LEASE": "90", "STEPFLOW_JOB_LEASES": '{"job_transcode": 7200}'})
     assert (settings.job_lease, settings.job_leases) == (90, {"job_transcode": 7200.0})
+
+
+def test_the_websocket_heartbeat_defaults_to_thirty_seconds() -> None:
+    assert load_settings({}).websocket_heartbeat == 30
+    assert load_settings({"STEPFLOW_WEBSOCKET_HEARTBEAT": "0.5"}).websocket_heartbeat == 0.5
 
 
 def test_definition_folders_split_on_colon(tmp_path: Path) -> None:
