@@ -26,6 +26,7 @@ from stepflow.api.definitions.service import load_definitions
 from stepflow.api.errors import EXCEPTION_HANDLERS
 from stepflow.api.jobs import controller as jobs
 from stepflow.api.notifications import controller as notifications
+from stepflow.api.notifications.channels import feed_channels
 from stepflow.api.openapi import docs_router, openapi_config
 from stepflow.api.principal import provide_principal
 from stepflow.api.statistics import controller as statistics
@@ -82,7 +83,7 @@ class StepFlow(InitPluginProtocol):
         events_engine = sync_engine(settings)
         sync_sessions = session_factory(events_engine)
         # Our own channels instance (not registered as a plugin: a host app may have its own).
-        feed = notifications.feed_channels(settings)
+        feed = feed_channels(settings)
 
         @asynccontextmanager
         async def lifespan(_: Litestar) -> AsyncIterator[None]:

@@ -33,6 +33,7 @@ TOKENS = {"admin": "admin-token", "outsider": "outsider-token"}
 """Static tokens: ``admin`` is in group administrator, ``outsider`` in group outsider."""
 HEARTBEAT = {"event": "heartbeat"}
 POLICY_VIOLATION = 1008
+SERVICE_RESTART = 1012
 
 
 def rights(view: list[str]) -> list[dict[str, Any]]:
@@ -285,3 +286,24 @@ def test_two_web_processes_both_relay_every_change(
         ]
         assert events(frames_until_workers(one)) == expected
         assert events(frames_until_workers(other)) == expected
+
+
+def test_a_lost_listener_reconnects_and_closes_its_sockets_so_clients_fetch_again(
+    api: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    with connect(api, Authorization=TOKENS["admin"]) as socket:
+        with sessions() as session, session.begin():
+            killed = session.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                )
+            )
+        assert killed == 1
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_text(timeout=10)
+    assert closed.value.code == SERVICE_RESTART
+    with connect(api, Authorization=TOKENS["admin"]) as socket:
+        workflow_id = launch(api, "private")
+        workers_changed(sessions)
+        assert events(frames_until_workers(socket))[0] == ("new_workflow", {"workflow_id": workflow_id})

@@ -14,7 +14,9 @@ Per connection:
 - ``?workflow_id=<id>`` keeps only that workflow's events;
 - a notice goes out only if the principal's groups meet the workflow's view groups (from the
   notice, else read from ``workflows.view_groups``), stripped down to ids (:mod:`.frames`);
-- ``{"event":"heartbeat"}`` every ``STEPFLOW_WEBSOCKET_HEARTBEAT`` seconds.
+- ``{"event":"heartbeat"}`` every ``STEPFLOW_WEBSOCKET_HEARTBEAT`` seconds;
+- closed with 1012 when the process's listener lost its connection to PostgreSQL (notices
+  committed meanwhile are lost: the client connects again and fetches the state again).
 
 The subscription starts before the socket is accepted, so everything committed after the
 client sees the socket open reaches it. Nothing is replayed: a client fetches the state it
@@ -31,14 +33,15 @@ import msgspec
 import structlog
 from litestar import WebSocket, websocket
 from litestar.channels import ChannelsPlugin, Subscriber
-from litestar.channels.backends.psycopg import PsycoPgChannelsBackend
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
-from sqlalchemy import make_url, select
+from litestar.status_codes import WS_1012_SERVICE_RESTART
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from stepflow.api.authorization import refuse_websocket
 from stepflow.api.errors import invalid, unauthenticated
+from stepflow.api.notifications.channels import INTERRUPTED_EVENT
 from stepflow.api.notifications.frames import HEARTBEAT, frame, visible, wanted
 from stepflow.api.principal import request_principal
 from stepflow.feed import CHANNEL, Notice, decode
@@ -51,10 +54,8 @@ log = structlog.get_logger(__name__)
 Send = Callable[[str], Awaitable[None]]
 
 
-def feed_channels(settings: Settings) -> ChannelsPlugin:
-    """The channels relaying :data:`~stepflow.feed.CHANNEL` in this process (entered by the app's lifespan)."""
-    dsn = make_url(settings.database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-    return ChannelsPlugin(backend=PsycoPgChannelsBackend(dsn), channels=[CHANNEL])
+class FeedInterrupted(Exception):
+    """The process's listener lost notices (:mod:`.channels`): the socket must close."""
 
 
 def workflow_filter(socket: WebSocket) -> int | None:
@@ -89,6 +90,8 @@ async def relay(
         except (msgspec.DecodeError, msgspec.ValidationError):
             log.warning("malformed notice dropped", channel=CHANNEL)
             continue
+        if notice.event == INTERRUPTED_EVENT:
+            raise FeedInterrupted
         if wanted(notice, workflow_id) and visible(notice, principal, await view_groups(sessions, notice)):
             await send(frame(notice))
 
@@ -132,6 +135,8 @@ async def notifications(
                     await work()
                 except (WebSocketDisconnect, OSError):  # the client went away mid-send
                     pass
+                except FeedInterrupted:
+                    await socket.close(WS_1012_SERVICE_RESTART, "notifications interrupted: connect again")
                 finally:
                     tasks.cancel_scope.cancel()
 
