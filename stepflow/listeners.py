@@ -7,6 +7,7 @@ listener (they are registered by name).
 
 from __future__ import annotations
 
+from stepflow.feed import install_feed
 from stepflow.metrics import counting
 from stepflow.settings import Settings
 
@@ -18,3 +19,4 @@ def install(settings: Settings) -> None:
 
     install_announcements(settings, announce.send)
     counting.install(settings)
+    install_feed()

@@ -1,15 +1,29 @@
 """Structured JSON logs (structlog) for every process.
 
 Context such as ``workflow_id`` and ``job_id`` is bound with ``structlog.contextvars`` where
-it is known, so every line about a workflow carries it.
+it is known, so every line about a workflow carries it. A websocket's ``?token=`` (a
+credential browsers can only send in the URL) is redacted from every line, ours and the
+libraries' (uvicorn logs the path and query of each websocket it accepts).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from typing import Any
 
 import structlog
+
+_QUERY_TOKEN = re.compile(r"([?&]token=)[^&\s\"']+")
+
+
+def redact_query_tokens(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """Replace the value of any ``token=`` query parameter in the message with ``[redacted]``."""
+    event = event_dict.get("event")
+    if isinstance(event, str) and "token=" in event:
+        event_dict["event"] = _QUERY_TOKEN.sub(r"\1[redacted]", event)
+    return event_dict
 
 
 def configure_logging(level: str = "info") -> None:
@@ -35,6 +49,7 @@ def configure_logging(level: str = "info") -> None:
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                redact_query_tokens,
                 structlog.processors.format_exc_info,
                 structlog.processors.JSONRenderer(),
             ],

@@ -94,6 +94,8 @@ class Settings:
     job_lease: float
     job_leases: Mapping[str, float]
     """Seconds of silence after which a running job is given up (ours.md §3.11), per queue name."""
+    websocket_heartbeat: float
+    """Seconds between two ``{"event":"heartbeat"}`` frames on a notifications websocket."""
     log_level: str
     metrics_enabled: bool
     metrics_basic_auth: tuple[str, str] | None = field(repr=False)
@@ -522,6 +524,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         busy_resend_backoff=get("STEPFLOW_BUSY_RESEND_BACKOFF", "2", _positive_float),
         job_lease=get("STEPFLOW_JOB_LEASE", "600", _positive_float),
         job_leases=get("STEPFLOW_JOB_LEASES", "{}", _leases),
+        websocket_heartbeat=get("STEPFLOW_WEBSOCKET_HEARTBEAT", "30", _positive_float),
         log_level=(_env(env, "STEPFLOW_LOG_LEVEL") or "info").lower(),
         metrics_enabled=get("STEPFLOW_METRICS_ENABLED", "true", _bool),
         metrics_basic_auth=_metrics_basic_auth(env),

@@ -26,6 +26,8 @@ from stepflow.api.definitions.service import load_definitions
 from stepflow.api.errors import EXCEPTION_HANDLERS
 from stepflow.api.jobs import controller as jobs
 from stepflow.api.metrics.controller import metrics_route
+from stepflow.api.notifications import controller as notifications
+from stepflow.api.notifications.channels import feed_channels
 from stepflow.api.openapi import docs_router, openapi_config
 from stepflow.api.principal import provide_principal
 from stepflow.api.statistics import controller as statistics
@@ -81,6 +83,8 @@ class StepFlow(InitPluginProtocol):
         # Workflow events run the actors' own (sync) code under the workflow lock.
         events_engine = sync_engine(settings)
         sync_sessions = session_factory(events_engine)
+        # Our own channels instance (not registered as a plugin: a host app may have its own).
+        feed = feed_channels(settings)
 
         @asynccontextmanager
         async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -112,6 +116,7 @@ class StepFlow(InitPluginProtocol):
             "sync_sessions": Provide(lambda: sync_sessions, sync_to_thread=False),
             "session": Provide(provide_session),
             "principal": Provide(provide_principal),
+            "feed": Provide(lambda: feed, sync_to_thread=False),
         }
         api = Router(
             path=settings.api_prefix,
@@ -125,6 +130,7 @@ class StepFlow(InitPluginProtocol):
                 *statistics.ROUTES,
                 *workers.ROUTES,
                 metrics_route(settings, sync_sessions),
+                *notifications.ROUTES,
                 docs_router(settings),
             ],
             guards=[authorization_guard(settings)],
@@ -138,7 +144,7 @@ class StepFlow(InitPluginProtocol):
             exception_handlers=EXCEPTION_HANDLERS,
         )
         app_config.route_handlers.extend([api, session_route])
-        app_config.lifespan.append(lifespan)
+        app_config.lifespan.extend([lifespan, feed])
         return app_config
 
 

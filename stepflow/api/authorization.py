@@ -29,6 +29,10 @@ ours.md rule 14), ``OPTIONS`` (CORS preflights carry no credentials) and everyth
 the prefix, such as ``POST /api/sessions``. Handlers that take the ``principal`` dependency
 still answer 401 without one, whatever the checks say.
 
+A websocket (``GET {prefix}/notifications``) refused by a check is closed before it is
+accepted, with code 1008 (policy violation) and the status and detail as reason: the server
+rejects the upgrade (uvicorn answers it with HTTP 403), as Phoenix did.
+
 Litestar matches the route before it runs guards, so an unknown path answers 404 and a known
 path with another method 405, both without credentials (ours.md §4.1, api 2).
 """
@@ -41,8 +45,9 @@ from typing import Any
 
 import structlog
 from litestar.connection import ASGIConnection
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, WebSocketException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.status_codes import WS_1008_POLICY_VIOLATION
 
 from stepflow.api.errors import ApiError, forbidden, unauthenticated
 from stepflow.api.principal import request_principal
@@ -131,7 +136,24 @@ def authorization_guard(settings: Settings) -> Guard:
         if key is None:
             return
         principal = request_principal(connection, settings)
-        for check in configured.get(key, default):
-            await run_check(check, principal, connection)
+        try:
+            for check in configured.get(key, default):
+                await run_check(check, principal, connection)
+        except (ApiError, HTTPException) as error:
+            if connection.scope["type"] == "websocket":
+                raise refuse_websocket(error) from None
+            raise
 
     return authorize
+
+
+def refuse_websocket(error: ApiError | HTTPException) -> WebSocketException:
+    """What closes a websocket a check refused: 1008, reason ``"<status> <detail>"``."""
+    if isinstance(error, HTTPException):
+        detail = error.detail
+    else:
+        errors = error.body.get("errors")
+        detail = errors.get("detail", "") if isinstance(errors, dict) else ""
+    # A close reason holds at most 123 bytes.
+    reason = f"{error.status_code} {detail}".strip().encode()[:123].decode(errors="ignore")
+    return WebSocketException(detail=reason, code=WS_1008_POLICY_VIOLATION)

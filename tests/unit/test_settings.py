@@ -64,6 +64,8 @@ def test_database_url_accepts_plain_postgresql_scheme() -> None:
         ({"STEPFLOW_METRICS_SCALE": "fortnight"}, "STEPFLOW_METRICS_SCALE"),
         ({"STEPFLOW_METRICS_DELTA": "-1.5"}, "STEPFLOW_METRICS_DELTA"),
         ({"STEPFLOW_METRICS_BASIC_AUTH": "no-colon"}, "STEPFLOW_METRICS_BASIC_AUTH"),
+        ({"STEPFLOW_WEBSOCKET_HEARTBEAT": "0"}, "STEPFLOW_WEBSOCKET_HEARTBEAT"),
+        ({"STEPFLOW_WEBSOCKET_HEARTBEAT": "soon"}, "STEPFLOW_WEBSOCKET_HEARTBEAT"),
     ],
 )
 def test_bad_values_fail_with_one_line_naming_the_setting(environment: dict[str, str], named: str) -> None:
@@ -83,6 +85,11 @@ def test_notification_credentials_stay_out_of_repr() -> None:
     settings = load_settings({"STEPFLOW_NOTIFICATION_CREDENTIALS": '{"ops": "Bearer very-secret"}'})
     assert settings.notification_credentials == {"ops": "Bearer very-secret"}
     assert "very-secret" not in repr(settings)
+
+
+def test_the_websocket_heartbeat_defaults_to_thirty_seconds() -> None:
+    assert load_settings({}).websocket_heartbeat == 30
+    assert load_settings({"STEPFLOW_WEBSOCKET_HEARTBEAT": "0.5"}).websocket_heartbeat == 0.5
 
 
 def test_definition_folders_split_on_colon(tmp_path: Path) -> None:

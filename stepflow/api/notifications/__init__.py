@@ -1,0 +1,1 @@
+"""Notifications: the websocket that relays committed state changes to the UIs (ours.md §3.7)."""
