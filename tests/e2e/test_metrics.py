@@ -24,6 +24,7 @@ from stepflow.models import Artifact, Workflow
 from stepflow.wire.topology import JOB_RESPONSE, JOB_SUBMIT, declare_job_submit
 from tests.conftest import VHOST, fresh_vhost
 from tests.e2e.processes import StepFlowProcesses, free_port
+from tests.e2e.stack import api, launch
 from tests.support import definition, source_paths, step, write_definitions
 
 QUEUES = {"metrics_ok": "job_metrics_ok", "metrics_fail": "job_metrics_fail", "metrics_idle": "job_metrics_idle"}
@@ -111,16 +112,6 @@ def worker(stack: StepFlowProcesses) -> Iterator[FakeWorker]:
     started = FakeWorker(stack.environment["AMQP_URL"])
     yield started
     started.stop()
-
-
-def api(stack: StepFlowProcesses) -> str:
-    return f"http://127.0.0.1:{stack.port}/api/step_flow"
-
-
-def launch(stack: StepFlowProcesses, identifier: str) -> int:
-    response = httpx.post(f"{api(stack)}/workflows", json={"workflow_identifier": identifier, "reference": "metrics"})
-    assert response.status_code == 201, response.text
-    return response.json()["data"]["id"]
 
 
 def wait_for_status(stack: StepFlowProcesses, workflow_ids: list[int], status: str, timeout: float = 60) -> None:
