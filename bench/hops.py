@@ -147,6 +147,7 @@ def bare_async(url: str, dsn: str, chains: int, hops: int) -> float:
     )
     connection.ioloop.start()
     worker.terminate()
+    worker.join()  # else its last answers may land in the next measure's queue
     db.close()
     return hops / state["elapsed"]
 
@@ -177,11 +178,14 @@ def bare_sync(url: str, dsn: str, chains: int, hops: int) -> float:
     channel.start_consuming()
     connection.close()
     worker.terminate()
+    worker.join()  # else its last answers may land in the next measure's queue
     db.close()
     return hops / state["elapsed"]
 
 
-def stepflow_path(url: str, database_url: str, folder: Path, chains: int, steps: int) -> dict[str, Any]:
+def stepflow_path(
+    url: str, database_url: str, folder: Path, chains: int, steps: int, processes_count: int, threads: int
+) -> dict[str, Any]:
     """(c) the real processes; a chain workflow per ``chains``, one hop per step."""
     steps_list = [step(0, WORKER_QUEUE, [source_paths("/bench/in.txt")])] + [
         step(index, WORKER_QUEUE, [], parent_ids=[index - 1]) for index in range(1, steps)
@@ -208,6 +212,7 @@ def stepflow_path(url: str, database_url: str, folder: Path, chains: int, steps:
             "STEPFLOW_LOG_LEVEL": "warning",
         },
         folder,
+        actors_options=["--processes", str(processes_count), "--threads", str(threads)],
     )
     worker = None
     engine = create_engine(database_url)
@@ -249,6 +254,8 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=50, help="concurrent chains / workflows")
     parser.add_argument("--hops", type=int, default=4000, help="hops measured in (a) and (b)")
     parser.add_argument("--steps", type=int, default=40, help="steps per workflow in (c)")
+    parser.add_argument("--actor-processes", type=int, default=1, help="actors processes in (c)")
+    parser.add_argument("--actor-threads", type=int, default=4, help="threads per actors process in (c)")
     options = parser.parse_args()
 
     name = f"stepflow_bench_{uuid.uuid4().hex[:8]}"
@@ -267,9 +274,18 @@ def main() -> None:
         sync = bare_sync(url, dsn, options.chains, options.hops)
         print(f"(b) bare loop, synchronous confirms:  {sync:7.1f} hops/s  ({sync / bare:.2f} × a)")
         with tempfile.TemporaryDirectory() as folder:
-            result = stepflow_path(url, database_url, Path(folder), options.chains, options.steps)
+            result = stepflow_path(
+                url,
+                database_url,
+                Path(folder),
+                options.chains,
+                options.steps,
+                options.actor_processes,
+                options.actor_threads,
+            )
         rate = result["hops_per_second"]
-        print(f"(c) StepFlow bridge → actors → order: {rate:7.1f} hops/s  ({rate / bare:.2f} × a)")
+        actors = f"{options.actor_processes}×{options.actor_threads}"
+        print(f"(c) StepFlow bridge → actors {actors} → order: {rate:7.1f} hops/s  ({rate / bare:.2f} × a)")
     finally:
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], check=False)
         with admin.connect() as connection:

@@ -40,6 +40,7 @@ class LockedWorkflow:
         self.session = session
         self.workflow = workflow
         self._steps = steps
+        self._counts: dict[int, StepCounts] | None = None
 
     @classmethod
     def lock(cls, session: Session, workflow_id: int) -> LockedWorkflow | None:
@@ -64,7 +65,11 @@ class LockedWorkflow:
         return list(self.workflow.steps)
 
     def counts(self) -> dict[int, StepCounts]:
-        return {step_id: _counts(row) for step_id, row in self._steps.items()}
+        """Each step's counters (read-only; kept until a job moves or is created, since a
+        message reads them several times and a workflow may have hundreds of steps)."""
+        if self._counts is None:
+            self._counts = {step_id: _counts(row) for step_id, row in self._steps.items()}
+        return self._counts
 
     def _row(self, step_id: int, name: str) -> WorkflowStep:
         row = self._steps.get(step_id)
@@ -75,6 +80,7 @@ class LockedWorkflow:
         return row
 
     def _count(self, step_id: int, name: str, from_state: str | None, to_state: str) -> None:
+        self._counts = None
         row = self._row(step_id, name)
         moved = _counts(row).moved(from_state, to_state)
         for counter in _COUNTERS:
@@ -112,6 +118,7 @@ class LockedWorkflow:
             ).all()
         by_index = {plan.input_index: plan for plan in plans}
         created = sorted(((by_index[index], job_id) for job_id, index in rows), key=lambda pair: pair[1])
+        self._counts = None
         row = self._row(step["id"], step["name"])
         row.launched_at = row.launched_at or now
         counts = _counts(row)

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -27,9 +27,15 @@ def free_port() -> int:
 class StepFlowProcesses:
     """Runs ``stepflow <type>`` for each process type with one environment; logs to files."""
 
-    def __init__(self, environment: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(
+        self,
+        environment: Mapping[str, str],
+        log_dir: Path,
+        actors_options: Sequence[str] = ("--processes", "1", "--threads", "4"),
+    ) -> None:
         self.environment = dict(environment)
         self.log_dir = log_dir
+        self.actors_options = list(actors_options)
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
@@ -38,7 +44,7 @@ class StepFlowProcesses:
 
     def start(self, *kinds: str) -> None:
         for kind in kinds:
-            arguments = ["--processes", "1", "--threads", "4"] if kind == "actors" else []
+            arguments = self.actors_options if kind == "actors" else []
             log = open(self.log_dir / f"{kind}.log", "ab")  # noqa: SIM115 (closed with the process)
             self.running[kind] = subprocess.Popen(
                 [sys.executable, "-m", "stepflow.cli", kind, *arguments],
