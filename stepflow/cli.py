@@ -99,7 +99,8 @@ def clock(settings: Settings, args: argparse.Namespace) -> None:
         dispatch_resend_after=settings.dispatch_resend_after,
         periodic=[
             Periodic("workers status", settings.workers_status_interval, ask_workers_status),
-            Periodic("unanswered jobs", settings.clock_interval, settle_unanswered),
+            # Leases are minutes long and abandonment shows in status answers: once per broadcast is enough.
+            Periodic("unanswered jobs", settings.workers_status_interval, settle_unanswered),
         ],
     )
     _on_term(ticker.stop)
