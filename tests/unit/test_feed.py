@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import anyio
+import pytest
+
 from stepflow import changes
+from stepflow.api.notifications.controller import MAX_BACKLOG, TooSlow, relay
 from stepflow.api.notifications.frames import frame, visible, wanted
 from stepflow.changes import Change, JobRef, WorkflowRef
 from stepflow.feed import MAX_PAYLOAD_BYTES, Notice, decode, encode, notices
@@ -91,3 +95,35 @@ def test_who_sees_a_notice() -> None:
     assert visible(Notice("workers_status_updated"), outsider, None)
     assert wanted(update, None) and wanted(update, 5) and not wanted(update, 6)
     assert not wanted(Notice("workers_status_updated"), 5)
+
+
+class Backlogged:
+    """A subscriber with ``waiting`` notices queued behind the one it yields."""
+
+    def __init__(self, notice: Notice, waiting: int) -> None:
+        self.notice, self.waiting = notice, waiting
+
+    @property
+    def qsize(self) -> int:
+        return self.waiting
+
+    async def iter_events(self):  # type: ignore[no-untyped-def]
+        yield encode(self.notice)
+
+
+def relayed(waiting: int) -> list[str]:
+    sent: list[str] = []
+
+    async def send(text: str) -> None:
+        sent.append(text)
+
+    notice = Notice(event="new_workflow", workflow_id=7, groups=("viewers",))
+    principal = Principal(name="ann", groups=("viewers",))
+    anyio.run(relay, Backlogged(notice, waiting), send, principal, None, None)
+    return sent
+
+
+def test_a_socket_too_far_behind_is_given_up_rather_than_left_to_grow() -> None:
+    assert len(relayed(MAX_BACKLOG)) == 1
+    with pytest.raises(TooSlow):
+        relayed(MAX_BACKLOG + 1)

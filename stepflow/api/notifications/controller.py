@@ -16,7 +16,11 @@ Per connection:
   notice, else read from ``workflows.view_groups``), stripped down to ids (:mod:`.frames`);
 - ``{"event":"heartbeat"}`` every ``STEPFLOW_WEBSOCKET_HEARTBEAT`` seconds;
 - closed with 1012 when the process's listener lost its connection to PostgreSQL (notices
-  committed meanwhile are lost: the client connects again and fetches the state again).
+  committed meanwhile are lost: the client connects again and fetches the state again);
+- closed with 1013 when the client reads too slowly: more than :data:`MAX_BACKLOG` notices wait
+  for it, or one frame could not be written in :data:`SEND_TIMEOUT` seconds. Holding an
+  ever-growing backlog would let one stalled client eat the process's memory, and dropping
+  frames silently would leave it showing a wrong state; closed, it connects again and fetches.
 
 The subscription starts before the socket is accepted, so everything committed after the
 client sees the socket open reaches it. Nothing is replayed: a client fetches the state it
@@ -35,7 +39,7 @@ from litestar import WebSocket, websocket
 from litestar.channels import ChannelsPlugin, Subscriber
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
-from litestar.status_codes import WS_1012_SERVICE_RESTART
+from litestar.status_codes import WS_1012_SERVICE_RESTART, WS_1013_TRY_AGAIN_LATER
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -54,8 +58,18 @@ log = structlog.get_logger(__name__)
 Send = Callable[[str], Awaitable[None]]
 
 
+MAX_BACKLOG = 10_000
+"""Notices that may wait for one socket before it is closed as too slow."""
+SEND_TIMEOUT = 30.0
+"""Seconds one frame may take to be written before the socket is closed as too slow."""
+
+
 class FeedInterrupted(Exception):
     """The process's listener lost notices (:mod:`.channels`): the socket must close."""
+
+
+class TooSlow(Exception):
+    """The client reads slower than notices come: the socket must close."""
 
 
 def workflow_filter(socket: WebSocket) -> int | None:
@@ -85,6 +99,8 @@ async def relay(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async for payload in subscriber.iter_events():
+        if subscriber.qsize > MAX_BACKLOG:
+            raise TooSlow
         try:
             notice = decode(payload)
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -125,7 +141,11 @@ async def notifications(
 
         async def send(text: str) -> None:
             async with sending:  # the relay and the heartbeat share the socket
-                await socket.send_text(text)
+                try:
+                    with anyio.fail_after(SEND_TIMEOUT):
+                        await socket.send_text(text)
+                except TimeoutError:
+                    raise TooSlow from None
 
         async with anyio.create_task_group() as tasks:
 
@@ -137,6 +157,10 @@ async def notifications(
                     pass
                 except FeedInterrupted:
                     await socket.close(WS_1012_SERVICE_RESTART, "notifications interrupted: connect again")
+                except TooSlow:
+                    log.warning("notifications websocket too slow, closed", principal=principal.name)
+                    with anyio.move_on_after(1):  # a stalled client may not take the close either
+                        await socket.close(WS_1013_TRY_AGAIN_LATER, "too slow: connect again")
                 finally:
                     tasks.cancel_scope.cancel()
 
