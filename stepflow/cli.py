@@ -72,6 +72,7 @@ def clock(settings: Settings, args: argparse.Namespace) -> None:
     from stepflow.actors.notifications import announce
     from stepflow.actors.transitions import BusyResend
     from stepflow.clock import Clock, Periodic
+    from stepflow.idle_queues import IdleQueueWatch, broker_consumer_counts
     from stepflow.wire.direct_messaging import publish_direct_message, status_request
 
     def ask_workers_status() -> None:
@@ -83,6 +84,8 @@ def clock(settings: Settings, args: argparse.Namespace) -> None:
         grace=settings.workers_status_interval,
         busy=BusyResend.of(settings),
     )
+
+    idle_queues = IdleQueueWatch(runtime.sessions(), broker_consumer_counts(settings.amqp_url))
 
     def settle_unanswered() -> None:
         settle_unanswered_jobs(runtime.sessions(), runtime.send_owed, leases, settings.workers_work_directory)
@@ -101,6 +104,7 @@ def clock(settings: Settings, args: argparse.Namespace) -> None:
             Periodic("workers status", settings.workers_status_interval, ask_workers_status),
             # Leases are minutes long and abandonment shows in status answers: once per broadcast is enough.
             Periodic("unanswered jobs", settings.workers_status_interval, settle_unanswered),
+            Periodic("idle queues", settings.workers_status_interval, idle_queues.check),
         ],
     )
     _on_term(ticker.stop)
