@@ -86,3 +86,10 @@ def versioned_definition(identifier: str, version: str, hooks: list[dict[str, An
     if hooks is not None:
         found["notification_hooks"] = hooks
     return found
+
+
+def worker_status_message(instance_id: str, queue: str, job_id: int | None) -> dict[str, Any]:
+    """A ``worker_status`` answer of an SDK worker of ``queue``: Idle, or Busy with ``job_id``."""
+    job = None if job_id is None else {"execution_duration": 1.0, "job_id": job_id, "status": "processing"}
+    worker = {"activity": "Idle" if job is None else "Busy", "instance_id": instance_id, "queue_name": queue}
+    return {"type": "status", "job": job, "worker": {**worker, "label": queue, "version": "1.0.0"}}

@@ -18,7 +18,7 @@ from stepflow.models import Job, JobStatus, Update, Workflow, WorkflowStatus
 from stepflow.settings import Settings
 from stepflow.wire.topology import DIRECT_MESSAGING
 from tests.integration.broker import Capture
-from tests.support import definition, source_paths, step, write_definitions
+from tests.support import definition, source_paths, step, worker_status_message, write_definitions
 
 PREFIX = "/api/step_flow"
 
@@ -183,10 +183,7 @@ def test_abort_stops_everything_and_black_lists_queued_orders(
 
 
 def report_status(actors: Any, instance_id: str, job_id: int | None) -> None:
-    """A ``worker_status`` answer of an SDK worker of ``job_left``, busy with ``job_id``."""
-    job = None if job_id is None else {"execution_duration": 1.0, "job_id": job_id, "status": "processing"}
-    worker = {"activity": "Idle" if job is None else "Busy", "instance_id": instance_id, "queue_name": "job_left"}
-    actors.worker_status.fn({"type": "status", "job": job, "worker": {**worker, "label": "left", "version": "1.0.0"}})
+    actors.worker_status.fn(worker_status_message(instance_id, "job_left", job_id))
 
 
 def capture_instance(capture: Capture, *instance_ids: str) -> None:

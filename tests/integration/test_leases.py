@@ -19,7 +19,7 @@ from stepflow.api.app import create_app
 from stepflow.models import Job, JobStatus, Progression, WorkerStatus, Workflow
 from stepflow.models.base import utcnow
 from stepflow.settings import Settings
-from tests.support import definition, source_paths, step, write_definitions
+from tests.support import definition, source_paths, step, worker_status_message, write_definitions
 
 PREFIX = "/api/step_flow"
 LEASE = 600.0
@@ -67,12 +67,6 @@ def news_aged(sessions: sessionmaker[Session], seconds: float) -> None:
     with sessions() as session, session.begin():
         session.execute(update(Progression).values(inserted_at=past))
         session.execute(update(WorkerStatus).values(updated_at=past))
-
-
-def busy_with(actors: Any, instance_id: str, job_id: int) -> None:
-    job = {"execution_duration": 1.0, "job_id": job_id, "status": "processing"}
-    worker = {"activity": "Busy", "instance_id": instance_id, "label": "slow", "queue_name": "job_slow"}
-    actors.worker_status.fn({"type": "status", "job": job, "worker": worker})
 
 
 def last_status(sessions: sessionmaker[Session], job_id: int) -> tuple[str, dict[str, Any]]:
@@ -125,7 +119,7 @@ def test_a_worker_status_naming_the_job_is_a_heartbeat(
     for job in (first, second):
         actors.job_progression.fn({"job_id": job.id, "progression": 0, "docker_container_id": "w"})
     news_aged(sessions, LEASE + 30)
-    busy_with(actors, "worker-1", first.id)
+    worker_status(actors, "worker-1", first.id)
     assert sweep(sessions)[0] == (1, 0)
     assert {job.id: job.state for job in jobs_of(sessions, workflow_id)} == {first.id: "processing", second.id: "error"}
 
@@ -161,9 +155,7 @@ def test_a_job_told_to_stop_that_never_answers_is_stopped_after_the_lease(
 
 
 def worker_status(actors: Any, instance_id: str, job_id: int | None) -> None:
-    job = None if job_id is None else {"execution_duration": 1.0, "job_id": job_id, "status": "processing"}
-    worker = {"activity": "Idle" if job is None else "Busy", "instance_id": instance_id, "queue_name": "job_slow"}
-    actors.worker_status.fn({"type": "status", "job": job, "worker": worker})
+    actors.worker_status.fn(worker_status_message(instance_id, "job_slow", job_id))
 
 
 def test_a_job_its_worker_moved_on_from_is_sent_again_then_fails(
