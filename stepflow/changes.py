@@ -75,6 +75,11 @@ class JobRef:
     message: str | None = None
 
 
+def job_ref(job: Any, message: str | None = None) -> JobRef:
+    """The :class:`JobRef` of a job row as it is now."""
+    return JobRef(job.id, job.name, job.step_id, job.state, message)
+
+
 @dataclass(frozen=True)
 class Change:
     """One change: ``event`` is one of the names above; ``previous`` is the status or state

@@ -1,10 +1,14 @@
-"""Builders shared by the tests: definitions written inline, never read from elsewhere."""
+"""Builders shared by the tests: inline definitions (never read from elsewhere), worker messages, minimal rows."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.orm import Session
+
+from stepflow.models import Workflow
 
 ALL_RIGHTS = [
     {"action": action, "groups": ["administrator"]}
@@ -93,3 +97,13 @@ def worker_status_message(instance_id: str, queue: str, job_id: int | None) -> d
     job = None if job_id is None else {"execution_duration": 1.0, "job_id": job_id, "status": "processing"}
     worker = {"activity": "Idle" if job is None else "Busy", "instance_id": instance_id, "queue_name": queue}
     return {"type": "status", "job": job, "worker": {**worker, "label": queue, "version": "1.0.0"}}
+
+
+def stored_workflow(session: Session) -> Workflow:
+    """A minimal workflow row, flushed: for tests that only need jobs to belong somewhere."""
+    workflow = Workflow(
+        schema_version="1.8", identifier="w", version_major=1, version_minor=0, version_micro=0, reference="r"
+    )
+    session.add(workflow)
+    session.flush()
+    return workflow

@@ -20,11 +20,11 @@ from stepflow.actors.advance import advance, job_inputs, workflow_context
 from stepflow.actors.dispatch import Owed, owe_direct_message
 from stepflow.actors.state import LockedWorkflow
 from stepflow.actors.transitions import ACTIVE_STATES
-from stepflow.changes import JOB_RETRIED, WORKFLOW_DELETED, Change, JobRef, WorkflowRef, record
+from stepflow.actors.worker_news import job_worker_instance
+from stepflow.changes import JOB_RETRIED, WORKFLOW_DELETED, job_ref
 from stepflow.engine.launch import JobPlan, input_steps, plan_step
 from stepflow.engine.status import TERMINAL_WORKFLOW_STATES, workflow_status
 from stepflow.models import Job, Update, Workflow
-from stepflow.queries import job_worker_instance
 from stepflow.wire.direct_messaging import add_to_black_list, stop_process
 from stepflow.wire.orders import JobOrder
 
@@ -98,9 +98,7 @@ def retry(session: Session, workflow_id: int, job_id: int, work_directory: str) 
         raise _conflict(f"job {job_id} is live: its worker is gone, launch the workflow again")
     job.attempt += 1
     job.dispatched_at = None
-    record(
-        session, Change(JOB_RETRIED, WorkflowRef.of(locked.workflow), JobRef(job.id, job.name, job.step_id, job.state))
-    )
+    locked.tell(JOB_RETRIED, job_ref(job))
     cause = locked.move_job(job, "retrying", {"attempt": job.attempt})
     step = next(s for s in locked.steps if s["id"] == job.step_id)
     owed = Owed()
@@ -200,7 +198,7 @@ def delete(session: Session, workflow_id: int, work_directory: str) -> Owed:
         if locked.workflow.status not in TERMINAL_WORKFLOW_STATES
         else Owed()
     )
-    record(session, Change(WORKFLOW_DELETED, WorkflowRef.of(locked.workflow)))
+    locked.tell(WORKFLOW_DELETED)
     session.execute(sql_delete(Workflow).where(Workflow.id == workflow_id))
     log.info("workflow deleted")
     return owed

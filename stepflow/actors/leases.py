@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.actors.dispatch import Owed
 from stepflow.actors.transitions import BusyResend, job_abandoned, lease_expired
+from stepflow.actors.worker_news import abandoned_jobs, silent_jobs
 from stepflow.models.base import utcnow
-from stepflow.queries import abandoned_jobs, silent_jobs
 
 log = structlog.get_logger(__name__)
 

@@ -23,7 +23,7 @@ from stepflow.engine.live import LiveWorkerFacts, process_parameters, queue_name
 from stepflow.engine.status import FINAL_JOB_STATES
 from stepflow.models import Job, LiveWorker
 from stepflow.models.base import utcnow
-from stepflow.wire.direct_messaging import live_process_order
+from stepflow.wire.direct_messaging import live_process_order, stop_process
 from stepflow.wire.worker_manager import worker_manager_message
 from stepflow.workers import upsert_live_worker
 
@@ -161,7 +161,7 @@ def stop_jobs(locked: LockedWorkflow) -> Owed:
     for job in jobs:
         worker = workers.get(job.id)
         if job.state in DRIVEN_STATES and worker is not None and worker.instance_id:
-            message = live_process_order("stop_process", job.id, job.parameters, worker.instance_id)
+            message = stop_process(job.id, job.name, job.parameters, worker.instance_id)
             owed.direct_messages.append(owe_direct_message(session, message))
         else:
             locked.move_job(job, "stopped", {"message": "stopped before it started"})

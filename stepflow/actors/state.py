@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from stepflow.changes import JOB_STATE, WORKFLOW_STATUS, Change, JobRef, WorkflowRef, record
+from stepflow.changes import JOB_STATE, WORKFLOW_STATUS, Change, JobRef, WorkflowRef, job_ref, record
 from stepflow.engine.launch import JobPlan
 from stepflow.engine.status import StepCounts, workflow_status
 from stepflow.models import Artifact, Job, JobStatus, Workflow, WorkflowStatus, WorkflowStep
@@ -41,6 +41,7 @@ class LockedWorkflow:
         self.workflow = workflow
         self._steps = steps
         self._counts: dict[int, StepCounts] | None = None
+        self._ref: WorkflowRef | None = None
 
     @classmethod
     def lock(cls, session: Session, workflow_id: int) -> LockedWorkflow | None:
@@ -127,7 +128,7 @@ class LockedWorkflow:
             if plan.state != "queued":
                 description = {"message": plan.message} if plan.message else {}
                 self.session.add(JobStatus(job_id=job_id, state=plan.state, description=description))
-            self._changed(JobRef(job_id, step["name"], step["id"], plan.state, plan.message or None), None)
+            self.tell(JOB_STATE, JobRef(job_id, step["name"], step["id"], plan.state, plan.message or None))
         for counter in _COUNTERS:
             setattr(row, counter, getattr(counts, counter))
         return created
@@ -143,13 +144,16 @@ class LockedWorkflow:
         self._count(job.step_id, job.name, previous, state)
         job.state = state
         message = (description or {}).get("message")
-        self._changed(
-            JobRef(job.id, job.name, job.step_id, state, message if isinstance(message, str) else None), previous
-        )
+        self.tell(JOB_STATE, job_ref(job, message if isinstance(message, str) else None), previous)
         return self.record(job, state, description)
 
-    def _changed(self, job: JobRef, previous: str | None) -> None:
-        record(self.session, Change(JOB_STATE, WorkflowRef.of(self.workflow), job, previous))
+    def tell(
+        self, event: str, job: JobRef | None = None, previous: str | None = None, progression: int | None = None
+    ) -> None:
+        """Record a change of this workflow for the commit's listeners (``stepflow.changes``)."""
+        if self._ref is None or self._ref.status != self.workflow.status:
+            self._ref = WorkflowRef.of(self.workflow)  # one per status, not one per job moved
+        record(self.session, Change(event, self._ref, job, previous, progression))
 
     def record(self, job: Job, state: str, description: dict[str, Any] | None = None) -> JobStatus:
         """A history row only (for messages that inform without changing the state)."""
@@ -164,7 +168,7 @@ class LockedWorkflow:
         if new == current:
             return
         self.workflow.status = new
-        record(self.session, Change(WORKFLOW_STATUS, WorkflowRef.of(self.workflow), previous=current))
+        self.tell(WORKFLOW_STATUS, previous=current)
         self.session.add(
             WorkflowStatus(workflow_id=self.id, state=new, job_status_id=cause.id if cause is not None else None)
         )

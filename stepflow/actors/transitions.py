@@ -20,7 +20,7 @@ from stepflow.actors import live
 from stepflow.actors.advance import advance
 from stepflow.actors.dispatch import Owed
 from stepflow.actors.state import LockedWorkflow
-from stepflow.changes import JOB_PROGRESSION, Change, JobRef, WorkflowRef, record
+from stepflow.changes import JOB_PROGRESSION, job_ref
 from stepflow.engine.live import moves_forward
 from stepflow.engine.status import FINAL_JOB_STATES
 from stepflow.models import Job, JobStatus, LiveWorker, Progression
@@ -187,11 +187,7 @@ def job_progression(session: Session, message: messages.JobProgression, work_dir
         .returning(Progression.id)
     )
     if inserted is not None:
-        ref = JobRef(job.id, job.name, job.step_id, job.state)
-        record(
-            session,
-            Change(JOB_PROGRESSION, WorkflowRef.of(locked.workflow.workflow), ref, progression=message.progression),
-        )
+        locked.workflow.tell(JOB_PROGRESSION, job_ref(job), progression=message.progression)
     if inserted is None or job.state not in ("queued", "retrying") or locked.aborted:
         return Owed()
     locked.workflow.move_job(job, "processing")

@@ -83,6 +83,12 @@ def worker_discovery(payload: dict[str, Any]) -> None:
         log.info("worker definition stored", queue_name=payload.get("queue_name"), version=payload.get("version"))
 
 
+def _announced_queue_name(payload: Mapping[str, Any]) -> str:
+    """The live job queue name a worker description stands for ("" when it names none)."""
+    name = payload.get("direct_messaging_queue_name")
+    return announced_queue_name(name) if isinstance(name, str) else ""
+
+
 def _drive_live(queue: str, change: Callable[[Session], Owed | None], **context: Any) -> None:
     """Apply a worker report to a live job in one transaction, then send what it owes; a
     report for no live job (``change`` returns None, or an unknown job) is counted noise."""
@@ -105,15 +111,14 @@ def worker_created(payload: dict[str, Any]) -> None:
     """A worker started. The worker of a live job is matched by its direct messaging queue
     name; for an ordinary worker there is nothing to do (its definition comes with
     ``worker_discovery``)."""
-    name = payload.get("direct_messaging_queue_name")
     instance_id = payload.get("instance_id") if isinstance(payload.get("instance_id"), str) else None
-    queue_name = announced_queue_name(name) if isinstance(name, str) else ""
+    queue_name = _announced_queue_name(payload)
     _drive_live(
         WORKER_CREATED,
         lambda session: transitions.worker_created(session, queue_name, instance_id),
         queue_name=payload.get("queue_name"),
         instance_id=instance_id,
-        direct_messaging_queue_name=name,
+        direct_messaging_queue_name=payload.get("direct_messaging_queue_name"),
     )
 
 
@@ -133,8 +138,7 @@ def worker_terminated(payload: dict[str, Any]) -> None:
             ended = terminate_live_workers(session, job_id) if job_id <= MAX_JOB_ID else 0
         log.info("live worker terminated", job_id=job_id, count=ended)
         return
-    name = payload.get("direct_messaging_queue_name")
-    queue_name = announced_queue_name(name) if isinstance(name, str) else ""
+    queue_name = _announced_queue_name(payload)
 
     def terminate(session: Session) -> None:
         terminate_worker_status(session, payload)

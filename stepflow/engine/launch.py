@@ -193,9 +193,11 @@ def _segments(step: Mapping[str, Any], context: WorkflowContext) -> list[Mapping
     return None
 
 
-def _one_for_one(
+def one_for_one(
     step: Mapping[str, Any], context: WorkflowContext, sources: list[str], required: list[str]
 ) -> list[JobPlan]:
+    """One job per source (per media segment × source with ``multiple_jobs``), each requiring
+    ``required`` plus the first sorted source's output (engine.md §5.3)."""
     base = f"{work_directory(step, context)}/{context.workflow_id}/"
     first_file = min(sources)
     filename_template = _destination_filename_template(step)
@@ -307,7 +309,7 @@ def plan_step(
         )
         if mode == "one_for_many":
             return _one_for_many(step, context, sources, required)
-        return _one_for_one(step, context, sources, required)
+        return one_for_one(step, context, sources, required)
     except ValueError as error:  # a bad condition (Q2), template or filter: the step fails, visibly
         return [JobPlan(0, "error", message=f"step {step['id']} ({step['name']}): {error}")]
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from stepflow.engine.graph import parent_ids
-from stepflow.engine.launch import JobPlan, Parameter, _one_for_one, source_paths
+from stepflow.engine.launch import JobPlan, Parameter, one_for_one, source_paths
 from stepflow.engine.status import StepCounts
 from stepflow.engine.templates import WorkflowContext, bindings, evaluate_condition
 
@@ -62,7 +62,7 @@ def plan_live_step(
             raise ValueError("a live step needs a source")
         queue = {"id": QUEUE_NAME_PARAMETER, "type": "string", "value": queue_name}
         live = {**step, "multiple_jobs": None, "parameters": [*(step.get("parameters") or []), queue]}
-        (plan,) = _one_for_one(live, context, [min(sources)], [])
+        (plan,) = one_for_one(live, context, [min(sources)], [])
         return plan
     except ValueError as error:
         return JobPlan(0, "error", message=f"step {step['id']} ({step['name']}): {error}")

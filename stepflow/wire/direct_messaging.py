@@ -48,9 +48,9 @@ def stop_process(
 def live_process_order(
     order: str, job_id: int, parameters: list[Mapping[str, Any]], instance_id: str
 ) -> dict[str, Any]:
-    """``init_process``, ``start_process``, ``update_process`` or ``stop_process`` for the
-    worker of a live job, addressed by its full ``instance_id`` (the SDK binds the full id;
-    the original's 12-character cut made these unroutable, mcai-protocol.md §10.10)."""
+    """``init_process``, ``start_process`` or ``update_process`` for the worker of a live job,
+    addressed by its full ``instance_id`` (the SDK binds the full id; the original's
+    12-character cut made these unroutable, mcai-protocol.md §10.10)."""
     return {"headers": {"instance_id": instance_id}, "body": _process_order(order, job_id, parameters)}
 
 

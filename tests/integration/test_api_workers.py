@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.api.app import create_app
-from stepflow.models import Job, LiveWorker, Outbox, WorkerDefinition, WorkerStatus, Workflow
+from stepflow.models import Job, LiveWorker, Outbox, WorkerDefinition, WorkerStatus
 from stepflow.settings import Settings
 from stepflow.wire.topology import DIRECT_MESSAGING
 from stepflow.workers import (
@@ -28,6 +28,7 @@ from stepflow.workers import (
     worker_status_values,
 )
 from tests.integration.broker import Capture
+from tests.support import stored_workflow
 
 PREFIX = "/api/step_flow"
 
@@ -137,11 +138,7 @@ def store_status(sessions: sessionmaker[Session], message: dict[str, Any]) -> st
 
 def insert_job(sessions: sessionmaker[Session]) -> int:
     with sessions() as session, session.begin():
-        workflow = Workflow(
-            schema_version="1.8", identifier="live", version_major=1, version_minor=0, version_micro=0, reference="r"
-        )
-        session.add(workflow)
-        session.flush()
+        workflow = stored_workflow(session)
         job = Job(workflow_id=workflow.id, step_id=0, input_index=0, name="job_live", is_live=True)
         session.add(job)
         session.flush()

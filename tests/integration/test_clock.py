@@ -10,13 +10,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.actors.dispatch import Owed, dispatch, owe_direct_message
 from stepflow.clock import Clock, Periodic, try_singleton
-from stepflow.models import Job, Outbox, Workflow
+from stepflow.models import Job, Outbox
 from stepflow.models.base import utcnow
 from stepflow.settings import Settings
 from stepflow.wire.publisher import ConfirmingPublisher
 from stepflow.wire.topology import JOB_SUBMIT
 from stepflow.wire.worker_manager import worker_manager_message
 from tests.integration.broker import Capture
+from tests.support import stored_workflow
 
 
 def make_clock(sessions: sessionmaker[Session], settings: Settings, sent: list[Any]) -> Clock:
@@ -59,11 +60,7 @@ def test_unconfirmed_orders_are_dispatched_again(
 ) -> None:
     capture = Capture(amqp_url, JOB_SUBMIT, ["job_late"], declare_exchange=True)
     with sessions() as session, session.begin():
-        workflow = Workflow(
-            schema_version="1.8", identifier="w", version_major=1, version_minor=0, version_micro=0, reference="r"
-        )
-        session.add(workflow)
-        session.flush()
+        workflow = stored_workflow(session)
         params = [{"id": "source_path", "type": "string", "value": "/a"}]
         session.add(Job(workflow_id=workflow.id, step_id=3, input_index=0, name="job_late", parameters=params))
         session.add(
@@ -86,11 +83,7 @@ def test_a_live_job_has_no_order_but_its_worker_manager_message_is_sent_again(
     capture = Capture(amqp_url, JOB_SUBMIT, ["#"], declare_exchange=True)
     params = [{"id": "direct_messaging_queue_name", "type": "string", "value": "u0"}]
     with sessions() as session, session.begin():
-        workflow = Workflow(
-            schema_version="1.8", identifier="w", version_major=1, version_minor=0, version_micro=0, reference="r"
-        )
-        session.add(workflow)
-        session.flush()
+        workflow = stored_workflow(session)
         job = Job(workflow_id=workflow.id, step_id=2, input_index=0, name="job_live", parameters=params, is_live=True)
         session.add(job)
         session.flush()

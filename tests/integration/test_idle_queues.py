@@ -9,17 +9,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
 from stepflow.idle_queues import IdleQueueWatch, broker_consumer_counts
-from stepflow.models import Job, Workflow
+from stepflow.models import Job
 from stepflow.models.base import utcnow
+from tests.support import stored_workflow
 
 
 def add_jobs(sessions: sessionmaker[Session], name: str, *states: str, dispatched: bool = True) -> None:
     with sessions() as session, session.begin():
-        workflow = Workflow(
-            schema_version="1.8", identifier="w", version_major=1, version_minor=0, version_micro=0, reference="r"
-        )
-        session.add(workflow)
-        session.flush()
+        workflow = stored_workflow(session)
         for index, state in enumerate(states):
             session.add(
                 Job(

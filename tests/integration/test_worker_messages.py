@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.api.app import create_app
-from stepflow.models import Job, WorkerDefinition, WorkerStatus, Workflow
+from stepflow.models import Job, WorkerDefinition, WorkerStatus
 from stepflow.settings import Settings
 from stepflow.wire.bridge import Bridge
 from stepflow.wire.dead_letters import declare_dead_letters
@@ -40,6 +40,7 @@ from stepflow.wire.topology import (
     declare_bridge_topology,
 )
 from tests.integration.broker import delete_actor_queues, drain
+from tests.support import stored_workflow
 
 PREFIX = "/api/step_flow"
 INSTANCE_ID = "64955099-d784-456d-8c63-18b2348a3d48"
@@ -239,11 +240,7 @@ def message_count(amqp_url: str, queue: str) -> int:
 
 def insert_job(sessions: sessionmaker[Session], *, live: bool) -> int:
     with sessions() as session, session.begin():
-        workflow = Workflow(
-            schema_version="1.8", identifier="w", version_major=1, version_minor=0, version_micro=0, reference="r"
-        )
-        session.add(workflow)
-        session.flush()
+        workflow = stored_workflow(session)
         job = Job(workflow_id=workflow.id, step_id=0, input_index=0, name="job_echo", is_live=live)
         session.add(job)
         session.flush()
