@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stepflow.actors import transitions  # noqa: E402
-from stepflow.actors.advance import advance  # noqa: E402
-from stepflow.actors.state import LockedWorkflow  # noqa: E402
+from stepflow.orchestration import answers  # noqa: E402
+from stepflow.orchestration.advance import advance  # noqa: E402
+from stepflow.orchestration.locked_workflow import LockedWorkflow  # noqa: E402
 from stepflow.migrate import upgrade  # noqa: E402
 from stepflow.models import Job, Workflow, WorkflowStep  # noqa: E402
 from stepflow.wire import messages  # noqa: E402
@@ -74,7 +74,7 @@ def create_workflow(sessions: sessionmaker[Session], size: int) -> int:
         root = session.scalar(select(Job.id).where(Job.workflow_id == workflow_id))
         assert root is not None
         outputs = [f"/work/part_{index:05}.mov" for index in range(size)]
-        transitions.job_completed(
+        answers.job_completed(
             session, messages.JobCompleted(job_id=root, destination_paths=outputs), WORK_DIRECTORY
         )
     return workflow_id
@@ -101,9 +101,9 @@ def measure(sessions: sessionmaker[Session], size: int, samples: int) -> dict[st
     progression, completion = [], []
     for job_id in sample:
         message = messages.JobProgression(job_id=job_id, progression=50, datetime="2026-11-26T12:00:00Z")
-        progression.append(timed(sessions, lambda s, m=message: transitions.job_progression(s, m, WORK_DIRECTORY)))
+        progression.append(timed(sessions, lambda s, m=message: answers.job_progression(s, m, WORK_DIRECTORY)))
         done = messages.JobCompleted(job_id=job_id, destination_paths=[f"/out/{job_id}.mov"])
-        completion.append(timed(sessions, lambda s, m=done: transitions.job_completed(s, m, WORK_DIRECTORY)))
+        completion.append(timed(sessions, lambda s, m=done: answers.job_completed(s, m, WORK_DIRECTORY)))
     with sessions() as session, session.begin():  # complete the rest quickly, leaving the last one
         session.execute(
             text(
@@ -120,7 +120,7 @@ def measure(sessions: sessionmaker[Session], size: int, samples: int) -> dict[st
             {"w": workflow_id, "n": size},
         )
     last = messages.JobCompleted(job_id=job_ids[-1], destination_paths=[f"/out/{job_ids[-1]}.mov"])
-    starting_next = timed(sessions, lambda s: transitions.job_completed(s, last, WORK_DIRECTORY))
+    starting_next = timed(sessions, lambda s: answers.job_completed(s, last, WORK_DIRECTORY))
     with sessions() as session:
         assert session.scalar(select(Job.id).where(Job.workflow_id == workflow_id, Job.step_id == 2)) is not None
 

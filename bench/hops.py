@@ -12,6 +12,18 @@ with a ``job_completed``; ``--chains`` chains run concurrently.
 
     .venv/bin/python bench/hops.py --chains 50 --hops 4000 --steps 40
 
+Latency mode (``--chains 1``): one sequential chain, per-hop latency instead of throughput,
+for (a) and (c) only. A hop's latency is measured inside the fake worker: from just before it
+publishes a job's ``job_completed`` to the arrival of the next job's order (so it covers the
+broker both ways, the consumer's transaction and the order's publish). The worker writes its
+durations to a file that the parent reads; the first ``--warmup`` hops (default 10) are
+dropped; p50 / p90 / p99 are printed in ms with (c) / (a). (a) is ``--hops`` hops of one chain,
+(c) one workflow of ``--steps`` sequential steps (``--steps`` − 1 hops, the issue's "one
+workflow of 300 sequential steps"); the last order of (a) is not counted either, so
+``--hops 300 --steps 300`` gives both 299 hops before the warm-up is dropped:
+
+    .venv/bin/python bench/hops.py --chains 1 --hops 300 --steps 300
+
 It creates its own database and vhost and removes them at the end.
 """
 
@@ -21,6 +33,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,16 +59,35 @@ BARE_ORDERS = "bench_orders"
 BARE_COMPLETED = "bench_completed"
 
 
-def fake_worker(url: str, queue: str, exchange: str, routing_key: str) -> None:
-    """Answer every order on ``queue`` at once with a ``job_completed``."""
+Timing = tuple[str, int]
+"""Latency mode: the file the fake worker writes its hop durations to, and how many to write."""
+
+
+def fake_worker(url: str, queue: str, exchange: str, routing_key: str, timing: Timing | None = None) -> None:
+    """Answer every order on ``queue`` at once with a ``job_completed``.
+
+    With ``timing`` = ``(path, count)`` (one chain only), also time each hop: from just before
+    publishing a completion to the arrival of the next order; once ``count`` hops are timed,
+    write their durations (seconds, JSON) to ``path`` (written whole, then renamed).
+    """
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()
     channel.basic_qos(prefetch_count=200)
     properties = pika.BasicProperties(delivery_mode=2)
+    durations: list[float] = []
+    last_publish: list[float] = []
 
     def answer(channel: Any, method: Any, _properties: Any, body: bytes) -> None:
+        arrived = time.perf_counter()
+        if timing is not None and last_publish and len(durations) < timing[1]:
+            durations.append(arrived - last_publish[0])
+            if len(durations) == timing[1]:
+                path = Path(timing[0])
+                path.with_suffix(".tmp").write_text(json.dumps(durations))
+                path.with_suffix(".tmp").replace(path)
         job_id = json.loads(body)["job_id"]
         completion = {"job_id": job_id, "status": "completed", "destination_paths": ["/bench/out"], "parameters": []}
+        last_publish[:] = [time.perf_counter()]
         channel.basic_publish(exchange, routing_key, json.dumps(completion).encode(), properties)
         channel.basic_ack(method.delivery_tag)
 
@@ -63,10 +95,31 @@ def fake_worker(url: str, queue: str, exchange: str, routing_key: str) -> None:
     channel.start_consuming()
 
 
-def start_worker(url: str, queue: str, exchange: str, routing_key: str) -> multiprocessing.Process:
-    process = multiprocessing.Process(target=fake_worker, args=(url, queue, exchange, routing_key), daemon=True)
+def start_worker(
+    url: str, queue: str, exchange: str, routing_key: str, timing: Timing | None = None
+) -> multiprocessing.Process:
+    process = multiprocessing.Process(
+        target=fake_worker, args=(url, queue, exchange, routing_key, timing), daemon=True
+    )
     process.start()
     return process
+
+
+def wait_for_durations(timing: Timing, deadline: float, tails: Any = None) -> list[float]:
+    """The fake worker's hop durations (seconds), once it wrote them; exits at ``deadline``
+    (a ``time.monotonic()`` value), printing ``tails()`` when given."""
+    path = Path(timing[0])
+    while time.monotonic() < deadline:
+        if path.exists():
+            return json.loads(path.read_text())
+        time.sleep(0.05)
+    raise SystemExit("the fake worker did not time its hops in time" + (f":\n{tails()}" if tails else ""))
+
+
+def percentiles(durations: list[float]) -> dict[str, float]:
+    """p50 / p90 / p99 of ``durations``, in ms (inclusive method: never beyond the extremes)."""
+    cuts = statistics.quantiles([duration * 1000 for duration in durations], n=100, method="inclusive")
+    return {"p50": cuts[49], "p90": cuts[89], "p99": cuts[98]}
 
 
 def bare_setup(url: str, dsn: str, chains: int) -> None:
@@ -98,10 +151,12 @@ def hop(db: psycopg.Connection[Any], body: bytes) -> bytes:
     return json.dumps({"job_id": next_id, "parameters": []}).encode()
 
 
-def bare_async(url: str, dsn: str, chains: int, hops: int) -> float:
-    """(a) SelectConnection, confirms handled as they come, completions acked after them."""
+def bare_async(url: str, dsn: str, chains: int, hops: int, timing: Timing | None = None) -> float:
+    """(a) SelectConnection, confirms handled as they come, completions acked after them.
+
+    ``timing`` goes to the fake worker (latency mode)."""
     bare_setup(url, dsn, chains)
-    worker = start_worker(url, BARE_ORDERS, "", BARE_COMPLETED)
+    worker = start_worker(url, BARE_ORDERS, "", BARE_COMPLETED, timing)
     db = psycopg.connect(dsn)
     state: dict[str, Any] = {"done": 0, "published": 0, "pending": [], "confirmed": set(), "start": None}
     properties = pika.BasicProperties(delivery_mode=2)
@@ -184,9 +239,19 @@ def bare_sync(url: str, dsn: str, chains: int, hops: int) -> float:
 
 
 def stepflow_path(
-    url: str, database_url: str, folder: Path, chains: int, steps: int, processes_count: int, threads: int
+    url: str,
+    database_url: str,
+    folder: Path,
+    chains: int,
+    steps: int,
+    processes_count: int,
+    threads: int,
+    timing: Timing | None = None,
 ) -> dict[str, Any]:
-    """(c) the real processes; a chain workflow per ``chains``, one hop per step."""
+    """(c) the real processes; a chain workflow per ``chains``, one hop per step.
+
+    With ``timing`` (latency mode, ``chains`` = 1) the fake worker times the hops and the
+    result holds their ``durations`` instead of a rate."""
     steps_list = [step(0, WORKER_QUEUE, [source_paths("/bench/in.txt")])] + [
         step(index, WORKER_QUEUE, [], parent_ids=[index - 1]) for index in range(1, steps)
     ]
@@ -210,6 +275,7 @@ def stepflow_path(
             "STEPFLOW_AUTH_ANONYMOUS_GROUPS": "administrator",
             "STEPFLOW_SESSION_SECRET": "bench",
             "STEPFLOW_LOG_LEVEL": "warning",
+            "STEPFLOW_HOST": "127.0.0.1",
         },
         folder,
         actors_options=["--processes", str(processes_count), "--threads", str(threads)],
@@ -218,7 +284,7 @@ def stepflow_path(
     engine = create_engine(database_url)
     try:
         processes.start("serve", "actors", "bridge")
-        worker = start_worker(url, WORKER_QUEUE, JOB_RESPONSE, "job_completed")
+        worker = start_worker(url, WORKER_QUEUE, JOB_RESPONSE, "job_completed", timing)
         api = f"http://127.0.0.1:{processes.port}/api/step_flow"
         for _ in range(chains):
             body = {"workflow_identifier": "hops", "reference": "bench", "parameters": {}}
@@ -228,6 +294,8 @@ def stepflow_path(
         total = chains * steps
         marks: dict[str, float] = {}
         deadline = time.monotonic() + 900
+        if timing is not None:
+            return {"durations": wait_for_durations(timing, deadline, processes.tails), "jobs": total}
         while time.monotonic() < deadline:
             with engine.connect() as db:
                 done = db.execute(text("SELECT count(*) FROM jobs WHERE state = 'completed'")).scalar_one()
@@ -249,6 +317,34 @@ def stepflow_path(
         engine.dispose()
 
 
+def latency(options: argparse.Namespace, url: str, dsn: str, database_url: str) -> None:
+    """Latency mode: per-hop p50 / p90 / p99 of one chain for (a) and (c)."""
+    with tempfile.TemporaryDirectory() as folder:
+        timing = (str(Path(folder) / "bare-hops.json"), options.hops - 1)
+        bare_async(url, dsn, 1, options.hops, timing)
+        bare = wait_for_durations(timing, time.monotonic() + 30)[options.warmup :]
+        timing = (str(Path(folder) / "stepflow-hops.json"), options.steps - 1)
+        result = stepflow_path(
+            url,
+            database_url,
+            Path(folder),
+            1,
+            options.steps,
+            options.actor_processes,
+            options.actor_threads,
+            timing,
+        )
+        ours = result["durations"][options.warmup :]
+    a, c = percentiles(bare), percentiles(ours)
+    skipped = f"first {options.warmup} dropped as warm-up"
+    print(f"(a) bare loop, one chain: {len(bare)} hops ({skipped})")
+    print("    " + "  ".join(f"{key} {value:6.2f} ms" for key, value in a.items()))
+    actors = f"{options.actor_processes}×{options.actor_threads}"
+    workflow = f"one workflow of {options.steps} steps"
+    print(f"(c) StepFlow bridge → actors {actors} → order, {workflow}: {len(ours)} hops ({skipped})")
+    print("    " + "  ".join(f"{key} {value:6.2f} ms ({value / a[key]:.1f} × a)" for key, value in c.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chains", type=int, default=50, help="concurrent chains / workflows")
@@ -256,7 +352,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="steps per workflow in (c)")
     parser.add_argument("--actor-processes", type=int, default=1, help="actors processes in (c)")
     parser.add_argument("--actor-threads", type=int, default=4, help="threads per actors process in (c)")
+    parser.add_argument("--warmup", type=int, default=10, help="hops dropped at the start (latency mode)")
     options = parser.parse_args()
+    if options.chains == 1 and min(options.hops, options.steps) - 1 <= options.warmup + 1:
+        parser.error("latency mode (--chains 1) needs --hops and --steps above --warmup + 2")
 
     name = f"stepflow_bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine("postgresql+psycopg://postgres@127.0.0.1/postgres", isolation_level="AUTOCOMMIT")
@@ -269,6 +368,9 @@ def main() -> None:
     url = f"amqp://guest:guest@127.0.0.1:5672/{name}"
     try:
         upgrade(database_url)
+        if options.chains == 1:
+            latency(options, url, dsn, database_url)
+            return
         bare = bare_async(url, dsn, options.chains, options.hops)
         print(f"(a) bare loop, asynchronous confirms: {bare:7.1f} hops/s")
         sync = bare_sync(url, dsn, options.chains, options.hops)

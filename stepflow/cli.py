@@ -43,21 +43,22 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def actors(settings: Settings, args: argparse.Namespace) -> None:
-    """Run every Dramatiq actor (``dramatiq stepflow.actors`` with the given options)."""
-    argv = [sys.executable, "-m", "dramatiq", "stepflow.actors", *args.dramatiq_args]
+    """Run every Dramatiq actor (``dramatiq stepflow.actors:setup`` with the given options)."""
+    argv = [sys.executable, "-m", "dramatiq", "stepflow.actors:setup", *args.dramatiq_args]
     os.execv(sys.executable, argv)
 
 
 def bridge(settings: Settings, args: argparse.Namespace) -> None:
-    from stepflow.actors import runtime
-    from stepflow.actors.job_messages import bridge_handlers
+    from stepflow.actors import bridged_addresses
     from stepflow.metrics.messages import bridge_observer
     from stepflow.wire.bridge import Bridge
+    from stepflow.wire.dead_letters import declare_dead_letters
+    from stepflow.wire.publisher import ConfirmingPublisher
 
     consumer = Bridge(
         settings.amqp_url,
-        bridge_handlers(),
-        runtime.dead_letter_publisher(),
+        bridged_addresses(),
+        ConfirmingPublisher(settings.amqp_url, declare=declare_dead_letters),
         actors_url=settings.actors_amqp_url,
         observe=bridge_observer(settings),
     )
@@ -66,17 +67,21 @@ def bridge(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def clock(settings: Settings, args: argparse.Namespace) -> None:
-    from stepflow.actors import launch_workflow, runtime
-    from stepflow.actors.announcements import ANNOUNCE
-    from stepflow.actors.leases import Leases, settle_unanswered_jobs
-    from stepflow.actors.notifications import announce
-    from stepflow.actors.transitions import BusyResend
+    from stepflow import listeners
     from stepflow.clock import Clock, Periodic
     from stepflow.idle_queues import IdleQueueWatch, broker_consumer_counts
+    from stepflow.orchestration.announcements import ANNOUNCE
+    from stepflow.orchestration.answers import BusyResend
+    from stepflow.orchestration.leases import Leases, settle_unanswered_jobs
+    from stepflow.resources import Resources
     from stepflow.wire.direct_messaging import publish_direct_message, status_request
+    from stepflow.wire.handover import ANNOUNCE_ACTOR, LAUNCH_WORKFLOW, actor_message
+
+    resources = Resources.open(settings)
+    listeners.install(settings, resources.hand_over)
 
     def ask_workers_status() -> None:
-        publish_direct_message(runtime.order_publisher(), status_request())
+        publish_direct_message(resources.publisher, status_request())
 
     leases = Leases(
         default=settings.job_lease,
@@ -85,18 +90,20 @@ def clock(settings: Settings, args: argparse.Namespace) -> None:
         busy=BusyResend.of(settings),
     )
 
-    idle_queues = IdleQueueWatch(runtime.sessions(), broker_consumer_counts(settings.amqp_url))
+    idle_queues = IdleQueueWatch(resources.sessions, broker_consumer_counts(settings.amqp_url))
 
     def settle_unanswered() -> None:
-        settle_unanswered_jobs(runtime.sessions(), runtime.send_owed, leases, settings.workers_work_directory)
+        settle_unanswered_jobs(resources.sessions, resources.send_owed, leases, settings.workers_work_directory)
 
     ticker = Clock(
-        runtime.sessions(),
+        resources.sessions,
         {
-            launch_workflow.actor_name: lambda row: launch_workflow.send(row.payload["workflow_id"]),
-            ANNOUNCE: lambda row: announce.send(row.id),
+            LAUNCH_WORKFLOW.actor_name: lambda row: resources.hand_over.send(
+                actor_message(LAUNCH_WORKFLOW, row.payload["workflow_id"])
+            ),
+            ANNOUNCE: lambda row: resources.hand_over.send(actor_message(ANNOUNCE_ACTOR, row.id)),
         },
-        runtime.send_owed,
+        resources.send_owed,
         interval=settings.clock_interval,
         outbox_resend_after=settings.outbox_resend_after,
         dispatch_resend_after=settings.dispatch_resend_after,

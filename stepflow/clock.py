@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.actors.dispatch import DIRECT_MESSAGE, Owed, undispatched
+from stepflow.orchestration.outbox import DIRECT_MESSAGE, Owed, undispatched
 from stepflow.models import Outbox
 from stepflow.models.base import utcnow
 

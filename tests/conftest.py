@@ -15,6 +15,8 @@ from contextlib import contextmanager
 
 import pytest
 
+from stepflow.logs import configure_logging
+
 RUN_ID = uuid.uuid4().hex[:10]
 DATABASE_NAME = f"stepflow_test_{RUN_ID}"
 VHOST = f"stepflow_test_{RUN_ID}"
@@ -75,3 +77,9 @@ def amqp_url() -> Iterator[str]:
     with fresh_vhost(VHOST) as url:
         assert url == AMQP_URL
         yield url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The test run is a StepFlow process too: it configures logging once, as each process's
+    entry point does (structlog through the standard library, so ``caplog`` sees every line)."""
+    configure_logging("info")

@@ -1,7 +1,8 @@
 """Actors for worker messages handed over by the bridge (one transaction each).
 
 Each takes the worker's JSON payload (already validated by the bridge), applies it under the
-workflow lock, commits, then publishes the orders of any steps that became startable.
+workflow lock (``stepflow.orchestration.answers``), commits, then sends what the change owes
+(the orders of any steps that became startable).
 """
 
 from __future__ import annotations
@@ -9,31 +10,29 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import dramatiq
 import msgspec
 import structlog
 from sqlalchemy.orm import Session
 
-from stepflow.actors import runtime, transitions
-from stepflow.actors.dispatch import Owed
+from stepflow.orchestration import answers
+from stepflow.orchestration.outbox import Owed
+from stepflow.resources import Resources
 from stepflow.wire import messages
 from stepflow.wire.dead_letters import dead_letter
 from stepflow.wire.topology import JOB_QUEUE_NOT_FOUND
 
 log = structlog.get_logger(__name__)
 
-JOBS_QUEUE = "stepflow.jobs"
 
-
-def _apply(job_id: int, change: Callable[[Session, str], Owed]) -> bool:
+def _apply(resources: Resources, job_id: int, change: Callable[[Session, str], Owed]) -> bool:
     """Run ``change`` in one transaction, then dispatch; False when the job is unknown."""
     structlog.contextvars.bind_contextvars(job_id=job_id)
     try:
-        with runtime.transaction() as session:
-            owed = change(session, runtime.settings().workers_work_directory)
-        runtime.send_owed(owed)
+        with resources.transaction() as session:
+            owed = change(session, resources.settings.workers_work_directory)
+        resources.send_owed(owed)
         return True
-    except transitions.UnknownJob:
+    except answers.UnknownJob:
         log.warning("message for an unknown job acked")
         return False
     finally:
@@ -41,54 +40,46 @@ def _apply(job_id: int, change: Callable[[Session, str], Owed]) -> bool:
         structlog.contextvars.clear_contextvars()
 
 
-@dramatiq.actor(queue_name=JOBS_QUEUE)
-def job_completed(payload: dict[str, Any]) -> None:
+def job_completed(resources: Resources, payload: dict[str, Any]) -> None:
     message = msgspec.convert(payload, messages.JobCompleted)
-    _apply(message.job_id, lambda session, wd: transitions.job_completed(session, message, wd))
+    _apply(resources, message.job_id, lambda session, wd: answers.job_completed(session, message, wd))
 
 
-@dramatiq.actor(queue_name=JOBS_QUEUE)
-def job_error(payload: dict[str, Any]) -> None:
+def job_error(resources: Resources, payload: dict[str, Any]) -> None:
     message = msgspec.convert(payload, messages.JobError)
     if message.job_id is None:
         log.info("job_error without job_id", message=message.description())
         return
-    job_id, busy = message.job_id, transitions.BusyResend.of(runtime.settings())
-    _apply(job_id, lambda session, wd: transitions.job_failed(session, job_id, message.description(), wd, busy))
+    job_id, busy = message.job_id, answers.BusyResend.of(resources.settings)
+    _apply(resources, job_id, lambda session, wd: answers.job_failed(session, job_id, message.description(), wd, busy))
 
 
-@dramatiq.actor(queue_name=JOBS_QUEUE)
-def job_progression(payload: dict[str, Any]) -> None:
+def job_progression(resources: Resources, payload: dict[str, Any]) -> None:
     message = msgspec.convert(payload, messages.JobProgression)
-    _apply(message.job_id, lambda session, wd: transitions.job_progression(session, message, wd))
+    _apply(resources, message.job_id, lambda session, wd: answers.job_progression(session, message, wd))
 
 
-@dramatiq.actor(queue_name=JOBS_QUEUE)
-def job_stopped(payload: dict[str, Any]) -> None:
+def job_stopped(resources: Resources, payload: dict[str, Any]) -> None:
     message = msgspec.convert(payload, messages.JobStopped)
-    _apply(message.job_id, lambda session, wd: transitions.job_stopped(session, message, wd))
+    _apply(resources, message.job_id, lambda session, wd: answers.job_stopped(session, message, wd))
 
 
-@dramatiq.actor(queue_name=JOBS_QUEUE)
-def job_queue_not_found(payload: dict[str, Any]) -> None:
+def job_queue_not_found(resources: Resources, payload: dict[str, Any]) -> None:
     """An order no worker queue was bound for: its job fails; an unknown job is dead-lettered."""
     message = msgspec.convert(payload, messages.JobOrder)
-    failure = transitions.QUEUE_NOT_FOUND_MESSAGE
-    found = _apply(message.job_id, lambda session, wd: transitions.job_failed(session, message.job_id, failure, wd))
+    failure = answers.QUEUE_NOT_FOUND_MESSAGE
+    found = _apply(resources, message.job_id, lambda session, wd: answers.job_failed(session, message.job_id, failure, wd))
     if not found:
-        dead_letter(runtime.dead_letter_publisher(), msgspec.json.encode(payload), "unknown job", JOB_QUEUE_NOT_FOUND)
+        body = msgspec.json.encode(payload)
+        dead_letter(resources.dead_letters, body, "unknown job", JOB_QUEUE_NOT_FOUND)
 
 
-def bridge_handlers() -> dict[str, dramatiq.Actor[Any, Any]]:
-    """The actor the bridge hands each consumed queue's messages to (the job answers, the
-    worker events and the catch-all queues)."""
-    from stepflow.actors.worker_messages import worker_bridge_handlers
-
-    return {
-        "job_completed": job_completed,
-        "job_error": job_error,
-        "job_progression": job_progression,
-        "job_stopped": job_stopped,
-        JOB_QUEUE_NOT_FOUND: job_queue_not_found,
-        **worker_bridge_handlers(),
-    }
+ACTORS: dict[str, Callable[[Resources, dict[str, Any]], None]] = {
+    "job_completed": job_completed,
+    "job_error": job_error,
+    "job_progression": job_progression,
+    "job_stopped": job_stopped,
+    "job_queue_not_found": job_queue_not_found,
+}
+"""The job-answer actors, by name (= the queue the bridge consumes for each); each takes the
+process's resources first (``stepflow.actors.declare``)."""

@@ -5,47 +5,39 @@
   backoff, then the outcome is recorded like a worker's answer: the job completes or fails
   under the workflow lock, and what follows starts.
 - ``announce``: one message per announcement outbox row (a notification hook delivery, a Slack
-  job-error message; :mod:`stepflow.actors.announcements`). The row is claimed, delivered, then
+  job-error message; :mod:`stepflow.orchestration.announcements`). The row is claimed, delivered, then
   deleted; a failed delivery is logged and never touches the workflow.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import cache
 from typing import Any
 
-import dramatiq
-import httpx
 import structlog
 from sqlalchemy import delete, func, update
 
-from stepflow.actors import runtime, transitions
-from stepflow.actors.advance import job_inputs, workflow_context
-from stepflow.actors.announcements import ANNOUNCE, HOOK
+from stepflow.orchestration import answers
+from stepflow.orchestration.advance import job_inputs, workflow_context
+from stepflow.orchestration.announcements import ANNOUNCE, HOOK
 from stepflow.engine.launch import input_steps, source_paths
 from stepflow.engine.notification import SlackNotification, WebhookNotification, notification_request
 from stepflow.models import Job, Outbox, Workflow
 from stepflow.models.base import utcnow
 from stepflow.notifier.hooks import hook_request
-from stepflow.notifier.http import Delivery, HttpRequest, NotificationError, deliver, new_client
+from stepflow.notifier.http import Delivery, HttpRequest, NotificationError, deliver
 from stepflow.notifier.slack import slack_error_message, slack_outcome, slack_request
 from stepflow.notifier.webhook import webhook_request
+from stepflow.resources import Resources
 
 log = structlog.get_logger(__name__)
 
-NOTIFICATIONS_QUEUE = "stepflow.notifications"
 # Retries with backoff may take minutes; the actor's own limit must leave room for them.
 TIME_LIMIT_MS = 15 * 60 * 1000
 
 
-@cache
-def _client() -> httpx.Client:
-    return new_client(runtime.settings().notifier_timeout)
-
-
-def _request(notification: SlackNotification | WebhookNotification) -> HttpRequest:
-    settings = runtime.settings()
+def _request(resources: Resources, notification: SlackNotification | WebhookNotification) -> HttpRequest:
+    settings = resources.settings
     if isinstance(notification, SlackNotification):
         return slack_request(settings.slack_api_url, settings.slack_api_token, notification.channel, notification.text)
     if not notification.url:
@@ -59,10 +51,10 @@ def _request(notification: SlackNotification | WebhookNotification) -> HttpReque
     )
 
 
-def _notification_of(job_id: int) -> SlackNotification | WebhookNotification | None:
+def _notification_of(resources: Resources, job_id: int) -> SlackNotification | WebhookNotification | None:
     """What the job's step asks for, or None when the job no longer waits to run."""
-    settings = runtime.settings()
-    with runtime.sessions()() as session:
+    settings = resources.settings
+    with resources.sessions() as session:
         job = session.get(Job, job_id)
         if job is None or job.state not in ("queued", "retrying"):
             return None
@@ -74,40 +66,39 @@ def _notification_of(job_id: int) -> SlackNotification | WebhookNotification | N
     return notification_request(step, context, source_paths(step, context, inputs))
 
 
-def send_notification(notification: SlackNotification | WebhookNotification) -> Delivery:
-    request = _request(notification)
-    delivery = deliver(_client(), request, max_retries=runtime.settings().notifier_max_retries)
+def send_notification(resources: Resources, notification: SlackNotification | WebhookNotification) -> Delivery:
+    request = _request(resources, notification)
+    delivery = deliver(resources.http, request, max_retries=resources.settings.notifier_max_retries)
     return slack_outcome(delivery) if isinstance(notification, SlackNotification) else delivery
 
 
-@dramatiq.actor(queue_name=NOTIFICATIONS_QUEUE, time_limit=TIME_LIMIT_MS, max_retries=3)
-def run_notification(job_id: int) -> None:
+def run_notification(resources: Resources, job_id: int) -> None:
     """Run the notification of one job and record its outcome (idempotent: a job that no longer
     waits is left alone)."""
     structlog.contextvars.bind_contextvars(job_id=job_id)
     try:
         try:
-            notification = _notification_of(job_id)
+            notification = _notification_of(resources, job_id)
             if notification is None:
                 log.info("notification no longer waiting, ignored")
                 return
-            delivery = send_notification(notification)
+            delivery = send_notification(resources, notification)
             error = None if delivery.ok else delivery.failure_message()
         except (ValueError, NotificationError) as failure:  # a template, input or parameter error
             error = str(failure)
-        with runtime.transaction() as session:
-            owed = transitions.notification_done(session, job_id, error, runtime.settings().workers_work_directory)
-        runtime.send_owed(owed)
+        with resources.transaction() as session:
+            owed = answers.notification_done(session, job_id, error, resources.settings.workers_work_directory)
+        resources.send_owed(owed)
     finally:
         structlog.contextvars.clear_contextvars()
 
 
-def _claim(outbox_id: int) -> dict[str, Any] | None:
+def _claim(resources: Resources, outbox_id: int) -> dict[str, Any] | None:
     """Take the announcement row for one delivery attempt: the clock will not hand it over
     again for :data:`TIME_LIMIT_MS` (a duplicate hand-over finds it taken). None when it is
     gone (delivered) or taken."""
     now = utcnow()
-    with runtime.transaction() as session:
+    with resources.transaction() as session:
         return session.scalar(
             update(Outbox)
             .where(
@@ -120,9 +111,9 @@ def _claim(outbox_id: int) -> dict[str, Any] | None:
         )
 
 
-def announcement_request(payload: dict[str, Any]) -> HttpRequest:
+def announcement_request(resources: Resources, payload: dict[str, Any]) -> HttpRequest:
     """The request of an announcement payload (a hook delivery or a Slack job-error message)."""
-    settings = runtime.settings()
+    settings = resources.settings
     if payload["kind"] == HOOK:
         credentials = payload.get("credentials")
         return hook_request(
@@ -141,13 +132,12 @@ def announcement_request(payload: dict[str, Any]) -> HttpRequest:
     return slack_request(settings.slack_api_url, settings.slack_api_token, settings.slack_api_channel, text)
 
 
-@dramatiq.actor(queue_name=NOTIFICATIONS_QUEUE, time_limit=TIME_LIMIT_MS, max_retries=3)
-def announce(outbox_id: int) -> None:
+def announce(resources: Resources, outbox_id: int) -> None:
     """Deliver one announcement, then forget it, delivered or not (idempotent: a row already
     delivered or being delivered is left alone)."""
     structlog.contextvars.bind_contextvars(outbox_id=outbox_id)
     try:
-        payload = _claim(outbox_id)
+        payload = _claim(resources, outbox_id)
         if payload is None:
             log.info("announcement already delivered or being delivered")
             return
@@ -155,8 +145,8 @@ def announce(outbox_id: int) -> None:
             workflow_id=(payload.get("workflow") or {}).get("id", payload.get("workflow_id"))
         )
         try:
-            request = announcement_request(payload)
-            delivery = deliver(_client(), request, max_retries=runtime.settings().notifier_max_retries)
+            request = announcement_request(resources, payload)
+            delivery = deliver(resources.http, request, max_retries=resources.settings.notifier_max_retries)
             if payload["kind"] != HOOK:
                 delivery = slack_outcome(delivery)
             error = None if delivery.ok else delivery.failure_message()
@@ -168,7 +158,12 @@ def announce(outbox_id: int) -> None:
             log.warning(
                 "announcement not delivered", kind=payload["kind"], hook_event=payload.get("event"), error=error
             )
-        with runtime.transaction() as session:
+        with resources.transaction() as session:
             session.execute(delete(Outbox).where(Outbox.id == outbox_id))
     finally:
         structlog.contextvars.clear_contextvars()
+
+
+ACTORS = {"run_notification": run_notification, "announce": announce}
+"""The notifier actors, by name; each takes the process's resources first. Their time limit
+(:data:`TIME_LIMIT_MS`) leaves room for the deliveries' retries."""

@@ -24,13 +24,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import dramatiq
 import msgspec
 import structlog
 from sqlalchemy.orm import Session
 
-from stepflow.actors import runtime, transitions
-from stepflow.actors.dispatch import Owed
+from stepflow.orchestration import answers
+from stepflow.resources import Resources
+from stepflow.orchestration.outbox import Owed
 from stepflow.engine.live import announced_queue_name
 from stepflow.wire.dead_letters import dead_letter
 from stepflow.wire.topology import (
@@ -55,7 +55,6 @@ from stepflow.workers import (
 
 log = structlog.get_logger(__name__)
 
-WORKERS_QUEUE = "stepflow.workers"
 MAX_JOB_ID = 2**31 - 1
 
 NOISE: Counter[str] = Counter()
@@ -64,22 +63,21 @@ UNROUTABLE: Counter[str] = Counter()
 """Messages consumed from the catch-all queues by this process, by queue."""
 
 
-def _store(queue: str, payload: Mapping[str, Any], change: Callable[[Session], Any]) -> bool:
+def _store(resources: Resources, queue: str, payload: Mapping[str, Any], change: Callable[[Session], Any]) -> bool:
     """Run ``change`` in one transaction; an unstorable payload is dead-lettered (False)."""
     try:
-        with runtime.transaction() as session:
+        with resources.transaction() as session:
             change(session)
         return True
     except InvalidWorkerPayload as error:
         reason = f"invalid worker message: {msgspec.json.encode(error.errors).decode()}"
-        dead_letter(runtime.dead_letter_publisher(), msgspec.json.encode(payload), reason, queue)
+        dead_letter(resources.dead_letters, msgspec.json.encode(payload), reason, queue)
         return False
 
 
-@dramatiq.actor(queue_name=WORKERS_QUEUE)
-def worker_discovery(payload: dict[str, Any]) -> None:
+def worker_discovery(resources: Resources, payload: dict[str, Any]) -> None:
     """A worker description: store its definition, or refresh the one of that queue and version."""
-    if _store(WORKER_DISCOVERY, payload, lambda session: upsert_worker_definition(session, payload)):
+    if _store(resources, WORKER_DISCOVERY, payload, lambda session: upsert_worker_definition(session, payload)):
         log.info("worker definition stored", queue_name=payload.get("queue_name"), version=payload.get("version"))
 
 
@@ -89,13 +87,13 @@ def _announced_queue_name(payload: Mapping[str, Any]) -> str:
     return announced_queue_name(name) if isinstance(name, str) else ""
 
 
-def _drive_live(queue: str, change: Callable[[Session], Owed | None], **context: Any) -> None:
+def _drive_live(resources: Resources, queue: str, change: Callable[[Session], Owed | None], **context: Any) -> None:
     """Apply a worker report to a live job in one transaction, then send what it owes; a
     report for no live job (``change`` returns None, or an unknown job) is counted noise."""
     try:
-        with runtime.transaction() as session:
+        with resources.transaction() as session:
             owed = change(session)
-    except transitions.UnknownJob:
+    except answers.UnknownJob:
         owed = None
     finally:
         structlog.contextvars.clear_contextvars()  # set by the lock; threads are reused
@@ -103,38 +101,35 @@ def _drive_live(queue: str, change: Callable[[Session], Owed | None], **context:
         NOISE[queue] += 1
         log.info(f"{queue} for no live job acked", **context)
         return
-    runtime.send_owed(owed)
+    resources.send_owed(owed)
 
 
-@dramatiq.actor(queue_name=WORKERS_QUEUE)
-def worker_created(payload: dict[str, Any]) -> None:
+def worker_created(resources: Resources, payload: dict[str, Any]) -> None:
     """A worker started. The worker of a live job is matched by its direct messaging queue
     name; for an ordinary worker there is nothing to do (its definition comes with
     ``worker_discovery``)."""
     instance_id = payload.get("instance_id") if isinstance(payload.get("instance_id"), str) else None
     queue_name = _announced_queue_name(payload)
-    _drive_live(
+    _drive_live(resources, 
         WORKER_CREATED,
-        lambda session: transitions.worker_created(session, queue_name, instance_id),
+        lambda session: answers.worker_created(session, queue_name, instance_id),
         queue_name=payload.get("queue_name"),
         instance_id=instance_id,
         direct_messaging_queue_name=payload.get("direct_messaging_queue_name"),
     )
 
 
-@dramatiq.actor(queue_name=WORKERS_QUEUE)
-def worker_status(payload: dict[str, Any]) -> None:
+def worker_status(resources: Resources, payload: dict[str, Any]) -> None:
     """The last status of a worker instance: activity and current job."""
-    _store(WORKER_STATUS, payload, lambda session: upsert_worker_status(session, payload))
+    _store(resources, WORKER_STATUS, payload, lambda session: upsert_worker_status(session, payload))
 
 
-@dramatiq.actor(queue_name=WORKERS_QUEUE)
-def worker_terminated(payload: dict[str, Any]) -> None:
+def worker_terminated(resources: Resources, payload: dict[str, Any]) -> None:
     """A worker stopped (``stop_worker`` or SIGINT): its status becomes ``Terminated``, and the
     live worker it may be is dated; ``{"job_id"}`` ends the live worker of that job."""
     job_id = payload.get("job_id")
     if isinstance(job_id, int):
-        with runtime.transaction() as session:
+        with resources.transaction() as session:
             ended = terminate_live_workers(session, job_id) if job_id <= MAX_JOB_ID else 0
         log.info("live worker terminated", job_id=job_id, count=ended)
         return
@@ -144,40 +139,37 @@ def worker_terminated(payload: dict[str, Any]) -> None:
         terminate_worker_status(session, payload)
         terminate_live_workers(session, direct_messaging_queue_name=queue_name)
 
-    if _store(WORKER_TERMINATED, payload, terminate):
+    if _store(resources, WORKER_TERMINATED, payload, terminate):
         log.info("worker terminated", instance_id=payload.get("instance_id"), queue_name=payload.get("queue_name"))
 
 
-def _live_job_report(queue: str, payload: Mapping[str, Any], state: str) -> None:
+def _live_job_report(resources: Resources, queue: str, payload: Mapping[str, Any], state: str) -> None:
     job_id = payload.get("job_id")
     if not isinstance(job_id, int) or job_id > MAX_JOB_ID:
         NOISE[queue] += 1
         log.info(f"{queue} for no live job acked", job_id=job_id)
         return
-    _drive_live(
+    _drive_live(resources, 
         queue,
-        lambda session: transitions.live_job_reported(session, job_id, state),
+        lambda session: answers.live_job_reported(session, job_id, state),
         job_id=job_id,
         status=payload.get("status"),
     )
 
 
-@dramatiq.actor(queue_name=WORKERS_QUEUE)
-def worker_initialized(payload: dict[str, Any]) -> None:
+def worker_initialized(resources: Resources, payload: dict[str, Any]) -> None:
     """The live job's worker answered ``init_process``: ``ready_to_start``, then ``start_process``."""
-    _live_job_report(WORKER_INITIALIZED, payload, "ready_to_start")
+    _live_job_report(resources, WORKER_INITIALIZED, payload, "ready_to_start")
 
 
-@dramatiq.actor(queue_name=WORKERS_QUEUE)
-def worker_started(payload: dict[str, Any]) -> None:
+def worker_started(resources: Resources, payload: dict[str, Any]) -> None:
     """The live job's worker answered ``start_process``: ``processing``."""
-    _live_job_report(WORKER_STARTED, payload, "processing")
+    _live_job_report(resources, WORKER_STARTED, payload, "processing")
 
 
-@dramatiq.actor(queue_name=WORKERS_QUEUE)
-def worker_updated(payload: dict[str, Any]) -> None:
+def worker_updated(resources: Resources, payload: dict[str, Any]) -> None:
     """The live job's worker applied ``update_process``: ``processing`` again."""
-    _live_job_report(WORKER_UPDATED, payload, "processing")
+    _live_job_report(resources, WORKER_UPDATED, payload, "processing")
 
 
 def _unroutable(queue: str, delivery: Mapping[str, Any], event: str = "unroutable message acked") -> None:
@@ -191,21 +183,18 @@ def _unroutable(queue: str, delivery: Mapping[str, Any], event: str = "unroutabl
     log.warning(event, **fields)
 
 
-@dramatiq.actor(queue_name=WORKERS_QUEUE)
-def job_response_not_found(delivery: dict[str, Any]) -> None:
+def job_response_not_found(resources: Resources, delivery: dict[str, Any]) -> None:
     """A message published on ``job_response`` with a routing key nobody is bound for."""
     _unroutable(JOB_RESPONSE_NOT_FOUND, delivery)
 
 
-@dramatiq.actor(queue_name=WORKERS_QUEUE)
-def worker_response_not_found(delivery: dict[str, Any]) -> None:
+def worker_response_not_found(resources: Resources, delivery: dict[str, Any]) -> None:
     """A message published on ``worker_response`` with a routing key nobody is bound for
     (``worker_black_list`` of SDK 2.x, for one)."""
     _unroutable(WORKER_RESPONSE_NOT_FOUND, delivery)
 
 
-@dramatiq.actor(queue_name=WORKERS_QUEUE)
-def direct_messaging_not_found(delivery: dict[str, Any]) -> None:
+def direct_messaging_not_found(resources: Resources, delivery: dict[str, Any]) -> None:
     """A direct message no worker was bound for: its worker is gone (a ``stop_process`` to a
     killed instance), or no worker runs at all (a status broadcast, logged at info level)."""
     body = delivery.get("body")
@@ -216,17 +205,17 @@ def direct_messaging_not_found(delivery: dict[str, Any]) -> None:
     _unroutable(DIRECT_MESSAGING_NOT_FOUND, delivery, "direct message reached no worker")
 
 
-def worker_bridge_handlers() -> dict[str, dramatiq.Actor[Any, Any]]:
-    """The worker event queues and the catch-alls, for ``job_messages.bridge_handlers``."""
-    return {
-        WORKER_CREATED: worker_created,
-        WORKER_DISCOVERY: worker_discovery,
-        WORKER_INITIALIZED: worker_initialized,
-        WORKER_STARTED: worker_started,
-        WORKER_STATUS: worker_status,
-        WORKER_TERMINATED: worker_terminated,
-        WORKER_UPDATED: worker_updated,
-        JOB_RESPONSE_NOT_FOUND: job_response_not_found,
-        WORKER_RESPONSE_NOT_FOUND: worker_response_not_found,
-        DIRECT_MESSAGING_NOT_FOUND: direct_messaging_not_found,
-    }
+ACTORS: dict[str, Callable[[Resources, dict[str, Any]], None]] = {
+    WORKER_CREATED: worker_created,
+    WORKER_DISCOVERY: worker_discovery,
+    WORKER_INITIALIZED: worker_initialized,
+    WORKER_STARTED: worker_started,
+    WORKER_STATUS: worker_status,
+    WORKER_TERMINATED: worker_terminated,
+    WORKER_UPDATED: worker_updated,
+    JOB_RESPONSE_NOT_FOUND: job_response_not_found,
+    WORKER_RESPONSE_NOT_FOUND: worker_response_not_found,
+    DIRECT_MESSAGING_NOT_FOUND: direct_messaging_not_found,
+}
+"""The worker-event and catch-all actors, by name (= the queue the bridge consumes for each);
+each takes the process's resources first (``stepflow.actors.declare``)."""

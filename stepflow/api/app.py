@@ -18,7 +18,6 @@ from litestar.plugins import InitPluginProtocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stepflow import listeners
-from stepflow.actors.dispatch import Owed
 from stepflow.api import index
 from stepflow.api.authorization import authorization_guard
 from stepflow.api.definitions import controller as definitions
@@ -36,25 +35,13 @@ from stepflow.api.workflows import controller as workflows
 from stepflow.api.workflows import events as workflow_events
 from stepflow.api.workflows.running import OwedSender
 from stepflow.api.workflows.service import Launcher
-from stepflow.db import async_engine, async_session_factory, session_factory, sync_engine
+from stepflow.db import async_engine, async_session_factory
 from stepflow.definitions.schema import DefinitionValidator
+from stepflow.resources import Resources
 from stepflow.settings import Settings
+from stepflow.wire.handover import LAUNCH_WORKFLOW, actor_message
 
 log = structlog.get_logger(__name__)
-
-
-def default_launcher(workflow_id: int) -> None:
-    """Send ``launch_workflow`` through Dramatiq (importing the actors installs the broker)."""
-    from stepflow.actors import launch_workflow
-
-    launch_workflow.send(workflow_id)
-
-
-def default_owed_sender(owed: Owed) -> int:
-    """Send what an event owes through the actors' publishers (importing them installs the broker)."""
-    from stepflow.actors import runtime
-
-    return runtime.send_owed(owed)
 
 
 class StepFlow(InitPluginProtocol):
@@ -64,11 +51,12 @@ class StepFlow(InitPluginProtocol):
     keeps its own routes, OpenAPI and error handling.
 
     ``launcher`` and ``send_owed`` are the hooks that hand work to the actors (tests replace
-    them).
+    them); by default the ``launch_workflow`` message and what events owe go through the
+    process's publishers (:class:`~stepflow.resources.Resources`, opened at app init).
     """
 
     def __init__(
-        self, settings: Settings, launcher: Launcher = default_launcher, send_owed: OwedSender = default_owed_sender
+        self, settings: Settings, launcher: Launcher | None = None, send_owed: OwedSender | None = None
     ) -> None:
         self.settings = settings
         self.launcher = launcher
@@ -76,13 +64,13 @@ class StepFlow(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         settings = self.settings
-        listeners.install(settings)
+        # Workflow events run the orchestration's (sync) code under the workflow lock.
+        resources = Resources.open(settings)
+        listeners.install(settings, resources.hand_over)
         validator = DefinitionValidator(settings.workflow_schema)
         engine = async_engine(settings)
         sessions = async_session_factory(engine)
-        # Workflow events run the actors' own (sync) code under the workflow lock.
-        events_engine = sync_engine(settings)
-        sync_sessions = session_factory(events_engine)
+        sync_sessions = resources.sessions
         # Our own channels instance (not registered as a plugin: a host app may have its own).
         feed = feed_channels(settings)
 
@@ -100,13 +88,14 @@ class StepFlow(InitPluginProtocol):
                 yield
             finally:
                 await engine.dispose()
-                events_engine.dispose()
+                resources.close()
 
         async def provide_session() -> AsyncIterator[AsyncSession]:
             async with sessions() as session:
                 yield session
 
-        launcher, send_owed = self.launcher, self.send_owed
+        launcher = self.launcher or (lambda workflow_id: resources.hand_over.send(actor_message(LAUNCH_WORKFLOW, workflow_id)))
+        send_owed = self.send_owed or resources.send_owed
         dependencies = {
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "sessions": Provide(lambda: sessions, sync_to_thread=False),
@@ -148,9 +137,7 @@ class StepFlow(InitPluginProtocol):
         return app_config
 
 
-def create_app(
-    settings: Settings, launcher: Launcher = default_launcher, send_owed: OwedSender = default_owed_sender
-) -> Litestar:
+def create_app(settings: Settings, launcher: Launcher | None = None, send_owed: OwedSender | None = None) -> Litestar:
     """StepFlow on its own (``stepflow serve``): the plugin, the OpenAPI document and docs,
     and the original's bodies for unknown routes."""
     return Litestar(

@@ -23,23 +23,21 @@ message come back (rejected, retried) instead of vanishing.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import dramatiq
 import msgspec
 import pika
 import pika.exceptions
 import structlog
-from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL
-from dramatiq.common import dq_name, xq_name
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic, BasicProperties
 
 from stepflow.metrics.messages import BridgeObserver, ignore_bridge
 from stepflow.wire import messages
 from stepflow.wire.dead_letters import dead_letter
+from stepflow.wire.handover import actor_message, declare_actor_queues
 from stepflow.wire.publisher import ConfirmingPublisher, Outgoing
 from stepflow.wire.topology import CATCH_ALL_QUEUES, JOB_ERROR, declare_bridge_topology
 
@@ -57,41 +55,19 @@ REJECTED = "rejected"
 
 
 class ActorLike(Protocol):
-    """What the bridge needs of an actor: a Dramatiq ``Actor`` has all of it."""
+    """Where the bridge hands a queue's messages: a Dramatiq ``Actor`` or an
+    :class:`~stepflow.wire.handover.ActorAddress` has all of it."""
 
     actor_name: str
     queue_name: str
-    broker: Any
 
 
 def as_actor(handler: Any) -> ActorLike:
-    """An actor, or an actor's bound ``send`` (the former ``bridge_handlers`` shape)."""
+    """An actor (or its address), or an actor's bound ``send``."""
     actor = getattr(handler, "__self__", handler)
     if not (hasattr(actor, "actor_name") and hasattr(actor, "queue_name")):
         raise TypeError(f"bridge handler {handler!r} is not a Dramatiq actor")
     return actor
-
-
-def declare_actor_queues(channel: BlockingChannel, actors: Iterable[ActorLike]) -> None:
-    """Declare each actor's queue, delay queue and dead-letter queue as ``RabbitmqBroker`` does
-    (same names, durability and arguments, so either may declare first)."""
-    queues = {actor.queue_name: getattr(actor.broker, "max_priority", None) for actor in actors}
-    for name, max_priority in sorted(queues.items()):
-        arguments: dict[str, Any] = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": xq_name(name)}
-        if max_priority:
-            arguments["x-max-priority"] = max_priority
-        channel.queue_declare(name, durable=True, arguments=arguments)
-        channel.queue_declare(dq_name(name), durable=True, arguments=arguments)
-        channel.queue_declare(xq_name(name), durable=True, arguments={"x-message-ttl": DEAD_MESSAGE_TTL})
-
-
-def hand_over_message(actor: ActorLike, payload: dict[str, Any]) -> Outgoing:
-    """The Dramatiq message ``actor.send(payload)`` would publish, as a mandatory publish."""
-    message = dramatiq.Message(
-        queue_name=actor.queue_name, actor_name=actor.actor_name, args=(payload,), kwargs={}, options={}
-    )
-    properties = pika.BasicProperties(delivery_mode=2, message_id=message.message_id)
-    return Outgoing("", actor.queue_name, message.encode(), properties, mandatory=True)
 
 
 def death_count(properties: BasicProperties, queue: str) -> int:
@@ -139,9 +115,9 @@ class Bridge:
         self._actors = {queue: as_actor(handler) for queue, handler in handlers.items()}
         self._dead_letters = dead_letters
         self._observe = observe
-        actors = list(self._actors.values())
+        queue_names = {actor.queue_name for actor in self._actors.values()}
         self._hand_over = hand_over or ConfirmingPublisher(
-            actors_url or url, declare=lambda channel: declare_actor_queues(channel, actors)
+            actors_url or url, declare=lambda channel: declare_actor_queues(channel, queue_names)
         )
         self._connection: pika.BlockingConnection | None = None
         self._stopping = False
@@ -166,7 +142,7 @@ class Bridge:
         payload = msgspec.to_builtins(message)
         if queue in CATCH_ALL_QUEUES:
             payload = unroutable(routing_key, properties, payload)
-        return HANDED_OVER, hand_over_message(self._actors[queue], payload)
+        return HANDED_OVER, actor_message(self._actors[queue], payload)
 
     def settle(self, channel: BlockingChannel, batch: list[_Delivery]) -> None:
         """Hand ``batch`` over (one pipelined publish), then ack or reject every delivery."""

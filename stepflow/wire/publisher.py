@@ -238,9 +238,13 @@ class ConfirmingPublisher:
         properties: pika.BasicProperties | None = None,
     ) -> None:
         """Publish one message; raises ``NotConfirmed`` (a pika error) unless confirmed."""
-        (confirmed,) = self.publish_many([Outgoing(exchange, routing_key, body, properties)])
+        self.send(Outgoing(exchange, routing_key, body, properties))
+
+    def send(self, message: Outgoing) -> None:
+        """Publish one message; raises ``NotConfirmed`` (a pika error) unless confirmed."""
+        (confirmed,) = self.publish_many([message])
         if not confirmed:
-            raise NotConfirmed(f"not confirmed: {exchange!r} {routing_key!r}")
+            raise NotConfirmed(f"not confirmed: {message.exchange!r} {message.routing_key!r}")
 
     def close(self) -> None:
         """Close this thread's connection (the next publish reconnects)."""

@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from stepflow import listeners
+from stepflow.actors import Actors, declare
+from stepflow.actors.broker import build_broker
 from stepflow.db import session_factory, sync_engine
 from stepflow.models import Base
+from stepflow.resources import Resources
 from stepflow.settings import Settings, load_settings
 from stepflow.wire.topology import JOB_SUBMIT
 from tests.integration.broker import Capture
@@ -41,12 +44,18 @@ def sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def actors() -> Any:
-    """The actors, run in-process through their ``.fn`` (importing installs the broker)."""
-    import stepflow.actors
+def declare_actors(settings: Settings) -> Actors:
+    """Every actor bound to resources of ``settings``, on a broker of its own, with the
+    process's change listeners installed (as ``stepflow actors`` does)."""
+    resources = Resources.open(settings)
+    listeners.install(settings, resources.hand_over)
+    return declare(build_broker(settings), resources)
 
-    return stepflow.actors
+
+@pytest.fixture(scope="session")
+def actors() -> Actors:
+    """The actors, run in-process through their ``.fn``, on the run's settings."""
+    return declare_actors(load_settings())
 
 
 @pytest.fixture

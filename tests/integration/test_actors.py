@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.actors.dispatch import undispatched
+from stepflow.orchestration.outbox import undispatched
 from stepflow.api.app import create_app
 from stepflow.models import Artifact, Job, JobStatus, Outbox, Progression, Workflow, WorkflowStatus
 from stepflow.models.base import utcnow
@@ -260,7 +260,7 @@ def test_the_sdk_busy_answer_sends_the_order_again_then_fails(
         with sessions() as session, session.begin():  # the backoff has passed: the clock sends it
             session.execute(update(Job).where(Job.id == root.id).values(send_after=utcnow() - timedelta(seconds=1)))
         with sessions() as session:
-            actors.runtime.send_owed(undispatched(session, older_than=30))
+            actors.resources.send_owed(undispatched(session, older_than=30))
         ((_, body),) = orders.take(1)
         assert body == {"job_id": root.id, "parameters": root.parameters}
         assert workflow_of(sessions, workflow_id).status == "processing"

@@ -14,12 +14,14 @@ from litestar.testing import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.actors.announcements import ANNOUNCE, install_announcements
+from stepflow.orchestration.announcements import ANNOUNCE, install_announcements
 from stepflow.api.app import create_app
 from stepflow.clock import relay_outbox
 from stepflow.models import Job, Outbox, Workflow
 from stepflow.notifier.signing import verify
-from stepflow.settings import Settings
+from stepflow.actors import Actors
+from stepflow.settings import Settings, load_settings
+from tests.integration.conftest import declare_actors
 from tests.http_server import Recorded, RecordingServer
 from tests.support import versioned_definition, write_definitions
 
@@ -45,10 +47,8 @@ def server() -> Iterator[RecordingServer]:
 
 
 @pytest.fixture
-def environment(monkeypatch: pytest.MonkeyPatch, server: RecordingServer) -> Iterator[None]:
-    """The notifier reads the process settings (the environment), once."""
-    from stepflow.actors import runtime
-
+def actors(monkeypatch: pytest.MonkeyPatch, server: RecordingServer) -> Iterator[Actors]:
+    """The actors of a process started with the notifier's environment."""
     for name, value in {
         "SLACK_API_URL": server.url("/api"),
         "SLACK_API_TOKEN": "xoxb-test",
@@ -59,10 +59,10 @@ def environment(monkeypatch: pytest.MonkeyPatch, server: RecordingServer) -> Ite
         "STEPFLOW_NOTIFIER_MAX_RETRIES": "0",
     }.items():
         monkeypatch.setenv(name, value)
-    runtime.settings.cache_clear()
-    yield
+    notifying = declare_actors(load_settings())
     monkeypatch.undo()
-    runtime.settings.cache_clear()
+    yield notifying
+    notifying.resources.close()
 
 
 @pytest.fixture
@@ -77,7 +77,6 @@ def api(
     sessions: sessionmaker[Session],
     definitions_folder: Path,
     server: RecordingServer,
-    environment: None,
     handed_over: list[int],
     orders: Any,  # bound to every order, so none lands in job_queue_not_found for later tests
 ) -> Iterator[TestClient]:
@@ -91,12 +90,12 @@ def api(
         {"label": "Audit", "endpoint": server.url("/hooks/audit"), "conditions": {"workflow_aborted": True}},
     ]
     write_definitions(definitions_folder, versioned_definition("announced", "1.13", hooks))
-    notifier = actors.runtime.settings()  # what the environment above gives the notifier
+    notifier = actors.resources.settings  # what the environment above gives the notifier
     configured = dataclasses.replace(
         settings, default_rights=RIGHTS, **{name: getattr(notifier, name) for name in NOTIFIER_SETTINGS}
     )
     with TestClient(create_app(configured, launcher=actors.launch_workflow.fn)) as client:
-        install_announcements(configured, handed_over.append)  # capture the hand-overs instead of queueing
+        install_announcements(configured, handed_over.extend)  # capture the hand-overs instead of queueing
         yield client
 
 
@@ -214,7 +213,7 @@ def test_without_a_slack_token_job_errors_only_reach_the_hooks(
     server: RecordingServer,
     handed_over: list[int],
 ) -> None:
-    install_announcements(dataclasses.replace(settings, slack_api_token=None), handed_over.append)
+    install_announcements(dataclasses.replace(settings, slack_api_token=None), handed_over.extend)
     workflow_id, _ = launch(api)
     job = only_job(sessions, workflow_id)
     actors.job_queue_not_found.fn({"job_id": job.id, "parameters": job.parameters})

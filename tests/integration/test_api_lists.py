@@ -19,7 +19,7 @@ from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.actors.dispatch import Owed
+from stepflow.orchestration.outbox import Owed
 from stepflow.api.app import create_app
 from stepflow.models import (
     Artifact,

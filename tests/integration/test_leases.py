@@ -12,9 +12,9 @@ from litestar.testing import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.actors.dispatch import Owed, undispatched
-from stepflow.actors.leases import Leases, settle_unanswered_jobs
-from stepflow.actors.transitions import BusyResend
+from stepflow.orchestration.outbox import Owed, undispatched
+from stepflow.orchestration.leases import Leases, settle_unanswered_jobs
+from stepflow.orchestration.answers import BusyResend
 from stepflow.api.app import create_app
 from stepflow.models import Job, JobStatus, Progression, WorkerStatus, Workflow
 from stepflow.models.base import utcnow
@@ -185,7 +185,7 @@ def test_a_job_its_worker_moved_on_from_is_sent_again_then_fails(
     with sessions() as session, session.begin():
         session.execute(update(Job).where(Job.id == dropped.id).values(send_after=utcnow()))
     with sessions() as session:
-        actors.runtime.send_owed(undispatched(session, older_than=30))
+        actors.resources.send_owed(undispatched(session, older_than=30))
     ((_, body),) = orders.take(1)
     assert body["job_id"] == dropped.id, "sent again"
 

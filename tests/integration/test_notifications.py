@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.api.app import create_app
 from stepflow.models import Job, JobStatus, Workflow
-from stepflow.settings import Settings
+from stepflow.actors import Actors
+from stepflow.settings import Settings, load_settings
 from tests.http_server import RecordingServer
+from tests.integration.conftest import declare_actors
 from tests.support import definition, source_paths, step, write_definitions
 
 PREFIX = "/api/step_flow"
@@ -154,25 +156,23 @@ def test_a_slack_step_without_token_is_an_error_job(
 
 
 @pytest.fixture
-def slack_settings(monkeypatch: pytest.MonkeyPatch, server: RecordingServer) -> Iterator[None]:
-    """The actors read their settings from the process environment, once."""
-    from stepflow.actors import runtime
-
+def slack_actors(monkeypatch: pytest.MonkeyPatch, server: RecordingServer) -> Iterator[Actors]:
+    """The actors of a process started with a Slack API and token in its environment."""
     monkeypatch.setenv("SLACK_API_URL", server.url("/api"))
     monkeypatch.setenv("SLACK_API_TOKEN", "xoxb-test")
-    runtime.settings.cache_clear()
-    yield
+    configured = declare_actors(load_settings())
     monkeypatch.undo()
-    runtime.settings.cache_clear()
+    yield configured
+    configured.resources.close()
 
 
 def test_a_slack_step_posts_to_the_configured_api(
-    actors: Any, api: TestClient, sessions: sessionmaker[Session], server: RecordingServer, slack_settings: None
+    api: TestClient, sessions: sessionmaker[Session], server: RecordingServer, slack_actors: Actors
 ) -> None:
     server.reply("/api/chat.postMessage", (200, '{"ok": true}'))
     workflow_id = launch(api, "with_slack")
     (job,) = jobs_of(sessions, workflow_id)
-    actors.run_notification.fn(job.id)
+    slack_actors.run_notification.fn(job.id)
     (request,) = server.requests
     assert request.headers["authorization"] == "Bearer xoxb-test"
     assert json.loads(request.body) == {"channel": "#support", "text": f"Workflow {workflow_id} - job_slack"}

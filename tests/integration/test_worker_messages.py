@@ -188,9 +188,7 @@ class Handled:
 
 @pytest.fixture
 def handled(amqp_url: str, actors: Any) -> Iterator[Handled]:
-    from stepflow.actors.job_messages import bridge_handlers
-
-    running = Handled(amqp_url, bridge_handlers())
+    running = Handled(amqp_url, actors.bridge_handlers())
     yield running
     running.close()
     assert running.errors == []

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.actors.dispatch import Owed, owe_direct_message
+from stepflow.orchestration.outbox import Owed, owe_direct_message
 from stepflow.api.workflows.events import OwedSender
 from stepflow.models import LiveWorker
 

@@ -11,8 +11,8 @@ from litestar.params import FromPath, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.actors import events
-from stepflow.actors.dispatch import Owed
+from stepflow.orchestration import events
+from stepflow.orchestration.outbox import Owed
 from stepflow.api.errors import invalid, not_found, reason
 from stepflow.api.query import (
     LIST_FORMS,

@@ -1,6 +1,6 @@
 """``POST /workflows/:id/events``: retry, abort, stop, pause, resume, update, delete (ours.md §3.5).
 
-The change itself is decided by ``stepflow.actors.events`` in one transaction holding the
+The change itself is decided by ``stepflow.orchestration.events`` in one transaction holding the
 workflow lock (the same code the actors use, run in a worker thread); what it owes the
 broker is sent after commit, and the clock re-sends it if that fails.
 """
@@ -17,8 +17,8 @@ from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.actors import events
-from stepflow.actors.dispatch import Owed
+from stepflow.orchestration import events
+from stepflow.orchestration.outbox import Owed
 from stepflow.api.errors import ApiError, invalid, not_found
 from stepflow.api.query import parse_id
 from stepflow.api.workflows.controller import json_object

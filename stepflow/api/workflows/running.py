@@ -1,4 +1,4 @@
-"""Running a workflow change of ``stepflow.actors.events`` from the web process.
+"""Running a workflow change of ``stepflow.orchestration.events`` from the web process.
 
 The change runs in a worker thread on a sync session (the actors' own code, under the
 workflow lock, in one transaction); what it owes the broker is sent after the commit, and
@@ -15,8 +15,8 @@ import anyio.to_thread
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.actors import events
-from stepflow.actors.dispatch import Owed
+from stepflow.orchestration import events
+from stepflow.orchestration.outbox import Owed
 from stepflow.api.errors import ApiError
 
 log = structlog.get_logger(__name__)

@@ -20,9 +20,9 @@ import structlog
 from sqlalchemy import Select
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.actors.dispatch import Owed
-from stepflow.actors.transitions import BusyResend, job_abandoned, lease_expired
-from stepflow.actors.worker_news import abandoned_jobs, silent_jobs
+from stepflow.orchestration.outbox import Owed
+from stepflow.orchestration.answers import BusyResend, job_abandoned, lease_expired
+from stepflow.orchestration.worker_news import abandoned_jobs, silent_jobs
 from stepflow.models.base import utcnow
 
 log = structlog.get_logger(__name__)

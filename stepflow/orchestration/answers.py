@@ -16,10 +16,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from stepflow.actors import live
-from stepflow.actors.advance import advance
-from stepflow.actors.dispatch import Owed
-from stepflow.actors.state import LockedWorkflow
+from stepflow.orchestration import live
+from stepflow.orchestration.advance import advance
+from stepflow.orchestration.outbox import Owed
+from stepflow.orchestration.locked_workflow import LockedWorkflow
 from stepflow.changes import JOB_PROGRESSION, job_ref
 from stepflow.engine.live import moves_forward
 from stepflow.engine.status import FINAL_JOB_STATES

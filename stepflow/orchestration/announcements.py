@@ -37,8 +37,8 @@ SLACK = "slack"
 WORKFLOW_EVENTS = frozenset({"completed", "error", "aborted"})
 JOB_EVENTS = frozenset({"completed", "error"})
 
-Handover = Callable[[int], Any]
-"""Hands one outbox row (by id) to the ``announce`` actor."""
+Handover = Callable[[list[int]], Any]
+"""Hands outbox rows (by id) to the ``announce`` actor; raises if not all were taken."""
 
 _slack_off_logged = False
 
@@ -116,10 +116,6 @@ def install_announcements(settings: Settings, handover: Handover) -> None:
         session.flush()
         ids = [row.id for row in rows]
 
-        def hand_over() -> None:
-            for outbox_id in ids:
-                handover(outbox_id)
-
-        return hand_over
+        return lambda: handover(ids)
 
     changes.before_commit(ANNOUNCE, write)

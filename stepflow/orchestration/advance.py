@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stepflow.actors import live
-from stepflow.actors.dispatch import Owed
-from stepflow.actors.state import LockedWorkflow
+from stepflow.orchestration import live
+from stepflow.orchestration.outbox import Owed
+from stepflow.orchestration.locked_workflow import LockedWorkflow
 from stepflow.engine.graph import steps_to_start
 from stepflow.engine.launch import input_steps, plan_step
 from stepflow.engine.live import live_steps_to_start, plan_live_step

@@ -15,12 +15,12 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stepflow.actors import live
-from stepflow.actors.advance import advance, job_inputs, workflow_context
-from stepflow.actors.dispatch import Owed, owe_direct_message
-from stepflow.actors.state import LockedWorkflow
-from stepflow.actors.transitions import ACTIVE_STATES
-from stepflow.actors.worker_news import job_worker_instance
+from stepflow.orchestration import live
+from stepflow.orchestration.advance import advance, job_inputs, workflow_context
+from stepflow.orchestration.outbox import Owed, owe_direct_message
+from stepflow.orchestration.locked_workflow import LockedWorkflow
+from stepflow.orchestration.answers import ACTIVE_STATES
+from stepflow.orchestration.worker_news import job_worker_instance
 from stepflow.changes import JOB_RETRIED, WORKFLOW_DELETED, job_ref
 from stepflow.engine.launch import JobPlan, input_steps, plan_step
 from stepflow.engine.status import TERMINAL_WORKFLOW_STATES, workflow_status

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from stepflow.actors.dispatch import Owed, owe_direct_message
-from stepflow.actors.state import LockedWorkflow
+from stepflow.orchestration.outbox import Owed, owe_direct_message
+from stepflow.orchestration.locked_workflow import LockedWorkflow
 from stepflow.engine.graph import parent_ids
 from stepflow.engine.launch import JobPlan
 from stepflow.engine.live import LiveWorkerFacts, process_parameters, queue_name_of
