@@ -2,7 +2,8 @@
 
 A hop = a worker's completion consumed, one PostgreSQL transaction committed, the next job
 order published (and confirmed). A fake worker (a subprocess) answers every order at once
-with a ``job_completed``; ``--chains`` chains run concurrently.
+with a ``job_completed`` naming the order's own destination as its output (one job per step
+in (c)); ``--chains`` chains run concurrently.
 
 (a) bare loop, asynchronous publisher confirms, completions acked after their order's confirm
 (b) bare loop, one synchronous confirm per publish
@@ -66,6 +67,11 @@ Timing = tuple[str, int]
 def fake_worker(url: str, queue: str, exchange: str, routing_key: str, timing: Timing | None = None) -> None:
     """Answer every order on ``queue`` at once with a ``job_completed``.
 
+    The completion names the order's own ``destination_path`` as its output (``/bench/out``
+    for the bare loops' orders, which have none), so each step of a StepFlow chain gets one
+    input, hence one job. (Answering ``/bench/out`` to StepFlow's orders too, as this bench
+    did before, gave every job two outputs: step k of a chain had k + 1 jobs.)
+
     With ``timing`` = ``(path, count)`` (one chain only), also time each hop: from just before
     publishing a completion to the arrival of the next order; once ``count`` hops are timed,
     write their durations (seconds, JSON) to ``path`` (written whole, then renamed).
@@ -85,8 +91,11 @@ def fake_worker(url: str, queue: str, exchange: str, routing_key: str, timing: T
                 path = Path(timing[0])
                 path.with_suffix(".tmp").write_text(json.dumps(durations))
                 path.with_suffix(".tmp").replace(path)
-        job_id = json.loads(body)["job_id"]
-        completion = {"job_id": job_id, "status": "completed", "destination_paths": ["/bench/out"], "parameters": []}
+        order = json.loads(body)
+        outputs = [
+            parameter["value"] for parameter in order["parameters"] if parameter.get("id") == "destination_path"
+        ] or ["/bench/out"]
+        completion = {"job_id": order["job_id"], "status": "completed", "destination_paths": outputs, "parameters": []}
         last_publish[:] = [time.perf_counter()]
         channel.basic_publish(exchange, routing_key, json.dumps(completion).encode(), properties)
         channel.basic_ack(method.delivery_tag)
