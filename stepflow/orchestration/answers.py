@@ -59,12 +59,12 @@ class LockedJob:
 
 
 def lock_job(session: Session, job_id: int) -> LockedJob:
-    """Lock the job's workflow, then load the job; raises ``UnknownJob``."""
-    workflow_id = session.scalar(select(Job.workflow_id).where(Job.id == job_id))
-    locked = LockedWorkflow.lock(session, workflow_id) if workflow_id is not None else None
-    job = session.get(Job, job_id, populate_existing=True) if locked is not None else None
-    if locked is None or job is None:
+    """Lock the job's workflow and load the job; raises ``UnknownJob``. Within a transaction
+    that locked a batch of jobs first (``LockedWorkflow.lock_jobs``), this reads nothing."""
+    found = LockedWorkflow.lock_jobs(session, [job_id]).get(job_id)
+    if found is None:
         raise UnknownJob(job_id)
+    locked, job = found
     structlog.contextvars.bind_contextvars(workflow_id=locked.id)
     return LockedJob(locked, job)
 

@@ -8,11 +8,12 @@ twice, and the per-step counters stay exact.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -26,11 +27,31 @@ log = structlog.get_logger(__name__)
 
 INSERT_BATCH = 1000
 
+_HELD = "stepflow.locked"
+
 _COUNTERS = ("queued", "processing", "completed", "errors", "skipped", "stopped")
 
 
 def _counts(row: WorkflowStep) -> StepCounts:
     return StepCounts(**{name: getattr(row, name) for name in _COUNTERS})
+
+
+@dataclass
+class _Held:
+    """What one transaction holds locked: workflows by id, and the jobs loaded with them."""
+
+    transaction: object
+    workflows: dict[int, LockedWorkflow] = field(default_factory=dict)
+    jobs: dict[int, Job] = field(default_factory=dict)
+
+
+def _held(session: Session) -> _Held:
+    """This transaction's locks (kept in ``session.info``; a new transaction starts empty)."""
+    transaction = session.get_transaction()
+    held = session.info.get(_HELD)
+    if held is None or held.transaction is not transaction:
+        held = session.info[_HELD] = _Held(transaction)
+    return held
 
 
 class LockedWorkflow:
@@ -45,7 +66,13 @@ class LockedWorkflow:
 
     @classmethod
     def lock(cls, session: Session, workflow_id: int) -> LockedWorkflow | None:
-        """Lock the workflow row; None when the workflow does not exist (deleted)."""
+        """Lock the workflow row; None when the workflow does not exist (deleted).
+
+        A workflow already locked in this transaction (``lock_jobs``) is returned as it is.
+        """
+        held = _held(session)
+        if workflow_id in held.workflows:
+            return held.workflows[workflow_id]
         workflow = session.scalar(
             select(Workflow)
             .where(Workflow.id == workflow_id)
@@ -55,7 +82,44 @@ class LockedWorkflow:
         if workflow is None:
             return None
         rows = session.scalars(select(WorkflowStep).where(WorkflowStep.workflow_id == workflow_id))
-        return cls(session, workflow, {row.step_id: row for row in rows})
+        locked = held.workflows[workflow_id] = cls(session, workflow, {row.step_id: row for row in rows})
+        return locked
+
+    @classmethod
+    def lock_jobs(cls, session: Session, job_ids: Iterable[int]) -> dict[int, tuple[LockedWorkflow, Job]]:
+        """Lock the workflows of these jobs and load the jobs: each known job id → (its locked
+        workflow, the job). Three statements for any number of jobs; the workflows are locked
+        in id order, so two transactions locking overlapping sets never deadlock. Jobs loaded
+        before in this transaction are not read again (their workflow is already held)."""
+        held = _held(session)
+        wanted = sorted({job_id for job_id in job_ids if job_id not in held.jobs})
+        if wanted:
+            workflows = session.scalars(
+                select(Workflow)
+                .where(Workflow.id.in_(select(Job.workflow_id).where(Job.id.in_(wanted))))
+                .where(Workflow.id.not_in(held.workflows) if held.workflows else true())
+                .order_by(Workflow.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            ).all()
+            if workflows:
+                steps: dict[int, dict[int, WorkflowStep]] = {workflow.id: {} for workflow in workflows}
+                for row in session.scalars(select(WorkflowStep).where(WorkflowStep.workflow_id.in_(steps))):
+                    steps[row.workflow_id][row.step_id] = row
+                for workflow in workflows:
+                    held.workflows[workflow.id] = cls(session, workflow, steps[workflow.id])
+            jobs = session.scalars(
+                select(Job)
+                .where(Job.id.in_(wanted), Job.workflow_id.in_(held.workflows))
+                .execution_options(populate_existing=True)
+            )
+            for job in jobs:
+                held.jobs[job.id] = job
+        return {
+            job_id: (held.workflows[held.jobs[job_id].workflow_id], held.jobs[job_id])
+            for job_id in job_ids
+            if job_id in held.jobs
+        }
 
     @property
     def id(self) -> int:
@@ -156,10 +220,11 @@ class LockedWorkflow:
         record(self.session, Change(event, self._ref, job, previous, progression))
 
     def record(self, job: Job, state: str, description: dict[str, Any] | None = None) -> JobStatus:
-        """A history row only (for messages that inform without changing the state)."""
+        """A history row only (for messages that inform without changing the state). It is
+        inserted with the transaction's other rows (its id is read only when a workflow status
+        names it as its cause)."""
         status = JobStatus(job_id=job.id, state=state, description=description or {})
         self.session.add(status)
-        self.session.flush()
         return status
 
     def set_status(self, new: str, cause: JobStatus | None = None) -> None:
@@ -169,6 +234,8 @@ class LockedWorkflow:
             return
         self.workflow.status = new
         self.tell(WORKFLOW_STATUS, previous=current)
+        if cause is not None and cause.id is None:
+            self.session.flush([cause])
         self.session.add(
             WorkflowStatus(workflow_id=self.id, state=new, job_status_id=cause.id if cause is not None else None)
         )

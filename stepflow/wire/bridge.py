@@ -3,8 +3,10 @@
 Each delivery is decoded and validated (msgspec). A valid one becomes a Dramatiq message for
 the actor of its queue (``dramatiq.Message(...).encode()``, persistent, published to the
 default exchange with the actor's queue as routing key, exactly what ``Actor.send`` would
-write). The deliveries that one read of the socket brings (up to ``PREFETCH``) are handed over
-as one pipelined batch through ``ConfirmingPublisher.publish_many``; once the broker has
+write); an actor that takes batches (``ActorAddress.batch``: ``job_answers``) gets the
+deliveries of one read in one message of ``[queue, payload]`` pairs instead (at most ``BATCH``),
+so answers that arrive together are decided together. The deliveries that one read of the
+socket brings (up to ``PREFETCH``) are handed over as one pipelined batch through ``ConfirmingPublisher.publish_many``; once the broker has
 confirmed them, the worker messages are acked together (``multiple=True`` up to the last
 delivery tag when everything went through). No confirm is waited for per message.
 
@@ -45,6 +47,9 @@ log = structlog.get_logger(__name__)
 
 MAX_REDELIVERIES = 10
 PREFETCH = 500
+BATCH = 100
+"""At most this many answers in one hand-over to an actor that takes batches (more batches
+let more actor threads work at once)."""
 RECONNECT_DELAY = 2.0
 
 HANDED_OVER = "handed_over"
@@ -124,10 +129,8 @@ class Bridge:
         self._consumer_queues: dict[str, str] = {}
         self._batch: list[_Delivery] = []
 
-    def prepare(
-        self, queue: str, routing_key: str, body: bytes, properties: BasicProperties
-    ) -> tuple[str, Outgoing | None]:
-        """Decide one delivery: its outcome, and the hand-over to publish (None: ack it right away)."""
+    def prepare(self, queue: str, routing_key: str, body: bytes, properties: BasicProperties) -> tuple[str, Any]:
+        """Decide one delivery: its outcome, and the payload to hand over (None: ack it right away)."""
         try:
             message = messages.decode(queue, body)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
@@ -142,22 +145,42 @@ class Bridge:
         payload = msgspec.to_builtins(message)
         if queue in CATCH_ALL_QUEUES:
             payload = unroutable(routing_key, properties, payload)
-        return HANDED_OVER, actor_message(self._actors[queue], payload)
+        return HANDED_OVER, payload
+
+    def _hand_overs(self, batch: list[_Delivery], payloads: dict[int, Any]) -> list[tuple[Outgoing, list[int]]]:
+        """The messages that hand ``payloads`` (by index in ``batch``) over, each with the
+        indices it carries: one message per payload, except for an actor that takes batches,
+        which gets one message of ``[queue, payload]`` pairs per ``BATCH`` payloads."""
+        single: list[tuple[Outgoing, list[int]]] = []
+        grouped: dict[ActorLike, list[int]] = {}
+        for index, payload in payloads.items():
+            actor = self._actors[batch[index].queue]
+            if getattr(actor, "batch", False):
+                grouped.setdefault(actor, []).append(index)
+            else:
+                single.append((actor_message(actor, payload), [index]))
+        for actor, indices in grouped.items():
+            for start in range(0, len(indices), BATCH):
+                chunk = indices[start : start + BATCH]
+                pairs = [[batch[index].queue, payloads[index]] for index in chunk]
+                single.append((actor_message(actor, pairs), chunk))
+        return single
 
     def settle(self, channel: BlockingChannel, batch: list[_Delivery]) -> None:
         """Hand ``batch`` over (one pipelined publish), then ack or reject every delivery."""
-        outgoing: list[Outgoing] = []
-        handed: list[int] = []  # indices in ``batch`` of the deliveries handed over
+        payloads: dict[int, Any] = {}  # by index in ``batch``: what is handed over
         outcomes: list[str] = []
         for index, delivery in enumerate(batch):
-            outcome, message = self.prepare(delivery.queue, delivery.routing_key, delivery.body, delivery.properties)
+            outcome, payload = self.prepare(delivery.queue, delivery.routing_key, delivery.body, delivery.properties)
             outcomes.append(outcome)
-            if message is not None:
-                outgoing.append(message)
-                handed.append(index)
-        for index, confirmed in zip(handed, self._hand_over.publish_many(outgoing), strict=True):
+            if payload is not None:
+                payloads[index] = payload
+        hand_overs = self._hand_overs(batch, payloads)
+        confirms = self._hand_over.publish_many([message for message, _ in hand_overs])
+        for (_, indices), confirmed in zip(hand_overs, confirms, strict=True):
             if not confirmed:
-                outcomes[index] = REJECTED
+                for index in indices:
+                    outcomes[index] = REJECTED
         if REJECTED not in outcomes:
             channel.basic_ack(batch[-1].tag, multiple=True)
         else:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import dramatiq
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import select, update
@@ -18,6 +19,7 @@ from stepflow.api.app import create_app
 from stepflow.models import Artifact, Job, JobStatus, Outbox, Progression, Workflow, WorkflowStatus
 from stepflow.models.base import utcnow
 from stepflow.settings import Settings
+from stepflow.wire.handover import JOBS_QUEUE
 from stepflow.wire.topology import DEAD_LETTERS
 from tests.integration.broker import Capture, drain
 from tests.support import definition, source_paths, step, write_definitions
@@ -273,3 +275,95 @@ def test_the_sdk_busy_answer_sends_the_order_again_then_fails(
     assert workflow_of(sessions, workflow_id).status == "error"
     complete(actors, root)  # and a completion still wins
     assert workflow_of(sessions, workflow_id).status == "processing"
+
+
+def completion(job: Job) -> list[Any]:
+    """``job``'s completion as the bridge hands it to ``job_answers``: ``[queue, payload]``."""
+    destination = [p["value"] for p in job.parameters if p["id"] == "destination_path"]
+    return ["job_completed", {"job_id": job.id, "status": "completed", "destination_paths": destination}]
+
+
+@pytest.mark.parametrize("round_number", range(3))
+def test_sibling_completions_in_concurrent_batches_start_each_join_once(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture, round_number: int
+) -> None:
+    """Twelve fork/join workflows; one batch holds every left branch's completion (in workflow
+    order), another every right branch's (in reverse order), decided at the same moment in two
+    threads: each join starts exactly once, and the batches, which lock the same workflows, do
+    not deadlock (each locks them in id order)."""
+    workflow_ids = [create(api, "fork_join") for _ in range(12)]
+    for workflow_id in workflow_ids:
+        actors.launch_workflow.fn(workflow_id)
+        (root,) = jobs_of(sessions, workflow_id)
+        complete(actors, root)
+    branches = [jobs_of(sessions, workflow_id) for workflow_id in workflow_ids]
+    left = [completion(job) for jobs in branches for job in jobs if job.step_id == 1]
+    right = [completion(job) for jobs in reversed(branches) for job in jobs if job.step_id == 2]
+    barrier = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def decide_together(batch: list[list[Any]]) -> None:
+        barrier.wait()
+        try:
+            actors.job_answers.fn(batch)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=decide_together, args=(batch,)) for batch in (left, right)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    for workflow_id in workflow_ids:
+        joins = [job for job in jobs_of(sessions, workflow_id) if job.step_id == 3]
+        assert len(joins) == 1, f"workflow {workflow_id} started its join {len(joins)} times"
+    launched = {body["job_id"] for _, body in orders.take(12 * 4)} & {
+        job.id for workflow_id in workflow_ids for job in jobs_of(sessions, workflow_id) if job.step_id == 3
+    }
+    assert len(launched) == 12, "every join's order was sent"
+
+
+def test_a_batch_is_decided_in_arrival_order(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture
+) -> None:
+    """A progression, the completion and a duplicate completion of one job in one batch: the
+    job went through processing to completed, and its children were started once."""
+    workflow_id = create(api, "fork_join")
+    actors.launch_workflow.fn(workflow_id)
+    (root,) = jobs_of(sessions, workflow_id)
+    assert [body["job_id"] for _, body in orders.take(1)] == [root.id]
+    progression = ["job_progression", {"job_id": root.id, "progression": 50}]
+    actors.job_answers.fn([progression, completion(root), completion(root)])
+    with sessions() as session:
+        rows = session.scalars(select(JobStatus).where(JobStatus.job_id == root.id).order_by(JobStatus.id)).all()
+        assert [row.state for row in rows] == ["processing", "completed"]
+        assert session.scalar(select(Progression.progression).where(Progression.job_id == root.id)) == 50
+    children = [job for job in jobs_of(sessions, workflow_id) if job.step_id != 0]
+    assert [job.step_id for job in children] == [1, 2]
+    assert sorted(body["job_id"] for _, body in orders.take(2)) == [job.id for job in children]
+    assert orders.take(1, timeout=0.5) == []
+
+
+def test_one_bad_answer_neither_fails_nor_delays_its_batch(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture, amqp_url: str
+) -> None:
+    """A completion PostgreSQL cannot store (a NUL character in a JSON string) fails the batch's
+    transaction: the other answers are then decided alone and committed, and the bad one is
+    handed over again by itself; an answer for an unknown job is acked among them."""
+    first, second = (create(api, "fork_join") for _ in range(2))
+    roots = []
+    for workflow_id in (first, second):
+        actors.launch_workflow.fn(workflow_id)
+        roots += jobs_of(sessions, workflow_id)
+    orders.take(2)
+    bad = completion(roots[0])
+    bad[1]["parameters"] = [{"id": "note", "type": "string", "value": "a\u0000b"}]
+    unknown = ["job_completed", {"job_id": 987654, "status": "completed"}]
+    actors.job_answers.fn([bad, unknown, completion(roots[1])])
+    assert [job.state for job in jobs_of(sessions, first)] == ["queued"]
+    assert [job.state for job in jobs_of(sessions, second)] == ["completed", "queued", "queued"]
+    assert len(orders.take(2)) == 2
+    ((_, body),) = drain(amqp_url, JOBS_QUEUE, expect=1)
+    message = dramatiq.Message.decode(body)
+    assert (message.actor_name, message.args) == ("job_answers", ([bad],))

@@ -15,8 +15,9 @@ import pika
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from stepflow.wire.bridge import Bridge
+from stepflow.wire.bridge import BATCH, Bridge
 from stepflow.wire.dead_letters import declare_dead_letters
+from stepflow.wire.handover import ActorAddress
 from stepflow.wire.publisher import ConfirmingPublisher
 from stepflow.wire.topology import DEAD_LETTERS, JOB_RESPONSE, JOB_RESPONSE_DELAYED, declare_bridge_topology
 from tests.integration.broker import delete_actor_queues, drain
@@ -75,9 +76,9 @@ def start_bridge(amqp_url: str, actors: Actors) -> Iterator[Callable[..., Bridge
         channel.queue_purge(queue)
     connection.close()
 
-    def start(**options: Any) -> Bridge:
+    def start(handlers: dict[str, Any] | None = None, **options: Any) -> Bridge:
         running = Bridge(
-            amqp_url, actors.actors, ConfirmingPublisher(amqp_url, declare=declare_dead_letters), **options
+            amqp_url, handlers or actors.actors, ConfirmingPublisher(amqp_url, declare=declare_dead_letters), **options
         )
         thread = threading.Thread(target=running.run, daemon=True)
         thread.start()
@@ -153,6 +154,28 @@ def test_many_messages_are_handed_over_in_batches_then_acked(
     assert sum(batches) == 400 and max(batches) > 1, batches
     running.stop()  # its connection closes within a second, which would requeue anything unacked
     time.sleep(1.5)
+    assert ready_messages(amqp_url, "job_stopped") == 0
+
+
+def test_answers_for_an_actor_taking_batches_are_handed_over_together(
+    start_bridge: Callable[..., Bridge], actors: Actors, amqp_url: str
+) -> None:
+    """Deliveries that arrive together for an actor that takes batches become few messages of
+    ``[queue, payload]`` pairs (at most ``BATCH`` each), in arrival order per queue."""
+    batched = ActorAddress(actors.queue, "job_answers", batch=True)
+    bodies = [json.dumps({"job_id": job_id, "status": "stopped"}).encode() for job_id in range(1, 251)]
+    publish(amqp_url, "job_stopped", *bodies)  # waiting before the bridge starts: read together
+    start_bridge({queue: batched for queue in CONSUMED})
+    publish(amqp_url, "job_completed", json.dumps({"job_id": 7, "status": "completed"}).encode())
+    received: list[dramatiq.Message[Any]] = []
+    deadline = time.monotonic() + 10
+    while sum(len(message.args[0]) for message in received) < 251 and time.monotonic() < deadline:
+        received += actors.received(expect=1, timeout=1)
+    assert {message.actor_name for message in received} == {"job_answers"}
+    pairs = [pair for message in received for pair in message.args[0]]
+    assert [payload["job_id"] for queue, payload in pairs if queue == "job_stopped"] == list(range(1, 251))
+    assert [payload["job_id"] for queue, payload in pairs if queue == "job_completed"] == [7]
+    assert len(received) < 251 / 2 and max(len(message.args[0]) for message in received) <= BATCH
     assert ready_messages(amqp_url, "job_stopped") == 0
 
 
