@@ -7,7 +7,7 @@ in (c)); ``--chains`` chains run concurrently.
 
 (a) bare loop, asynchronous publisher confirms, completions acked after their order's confirm
 (b) bare loop, one synchronous confirm per publish
-(c) StepFlow: ``stepflow bridge`` + ``stepflow actors`` (1 process × 4 threads) + ``serve``
+(c) StepFlow: ``stepflow bridge`` + ``stepflow actors`` (1 process × 8 threads, the Procfile's) + ``serve``
     (to launch), ``--chains`` workflows of ``--steps`` chained steps; the rate is taken while
     10 %..90 % of the jobs complete.
 
@@ -360,7 +360,7 @@ def main() -> None:
     parser.add_argument("--hops", type=int, default=4000, help="hops measured in (a) and (b)")
     parser.add_argument("--steps", type=int, default=40, help="steps per workflow in (c)")
     parser.add_argument("--actor-processes", type=int, default=1, help="actors processes in (c)")
-    parser.add_argument("--actor-threads", type=int, default=4, help="threads per actors process in (c)")
+    parser.add_argument("--actor-threads", type=int, default=8, help="threads per actors process in (c)")
     parser.add_argument("--warmup", type=int, default=10, help="hops dropped at the start (latency mode)")
     options = parser.parse_args()
     if options.chains == 1 and min(options.hops, options.steps) - 1 <= options.warmup + 1:

@@ -103,7 +103,7 @@ def clock(settings: Settings, args: argparse.Namespace) -> None:
             ),
             ANNOUNCE: lambda row: resources.hand_over.send(actor_message(ANNOUNCE_ACTOR, row.id)),
         },
-        resources.send_owed,
+        resources.resend,
         interval=settings.clock_interval,
         outbox_resend_after=settings.outbox_resend_after,
         dispatch_resend_after=settings.dispatch_resend_after,

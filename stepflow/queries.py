@@ -63,13 +63,13 @@ def definition_version(
 
 def black_listed_jobs(now: datetime) -> Select[tuple[int]]:
     """Jobs cancelled before they started whose order may still wait in a worker queue
-    (ours.md §3.12): stopped by StepFlow, dispatched, never reported by a worker, recent."""
+    (ours.md §3.12): stopped by StepFlow, never reported by a worker, recent. Whether its order
+    was marked dispatched does not matter: marks are written after the order is confirmed."""
     return (
         select(Job.id)
         .where(
             Job.state == "stopped",
             Job.kind == "worker",
-            Job.dispatched_at.is_not(None),
             Job.updated_at >= now - timedelta(days=BLACK_LIST_DAYS),
             ~exists(select(Progression.id).where(Progression.job_id == Job.id)),
         )

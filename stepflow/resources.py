@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.db import session_factory, sync_engine
 from stepflow.notifier.http import new_client
-from stepflow.orchestration.outbox import Owed, dispatch
+from stepflow.orchestration.outbox import DispatchMarks, Owed, dispatch
 from stepflow.settings import Settings
 from stepflow.wire.dead_letters import declare_dead_letters
 from stepflow.wire.handover import RUN_NOTIFICATION, actor_message, declare_actor_queues
@@ -38,7 +38,8 @@ class Resources:
     ``publisher`` sends job orders and direct messages (the MCAI broker); ``hand_over`` sends
     messages to actors (the actors' broker, the same one unless ``STEPFLOW_ACTORS_AMQP_URL``
     says otherwise); ``dead_letters`` publishes to ``stepflow.dead_letters``; ``http`` is the
-    notifier's client (outgoing HTTP, ``STEPFLOW_NOTIFIER_TIMEOUT``).
+    notifier's client (outgoing HTTP, ``STEPFLOW_NOTIFIER_TIMEOUT``); ``marks`` writes the
+    confirmed orders' ``dispatched_at`` off the senders' threads.
     """
 
     settings: Settings
@@ -47,6 +48,7 @@ class Resources:
     hand_over: ConfirmingPublisher
     dead_letters: ConfirmingPublisher
     http: httpx.Client
+    marks: DispatchMarks
 
     @classmethod
     def open(cls, settings: Settings) -> Resources:
@@ -56,13 +58,15 @@ class Resources:
         else:
             publisher = ConfirmingPublisher(settings.amqp_url)
             hand_over = ConfirmingPublisher(settings.actors_amqp_url, declare=declare_actor_queues)
+        sessions = session_factory(sync_engine(settings))
         return cls(
             settings=settings,
-            sessions=session_factory(sync_engine(settings)),
+            sessions=sessions,
             publisher=publisher,
             hand_over=hand_over,
             dead_letters=ConfirmingPublisher(settings.amqp_url, declare=declare_dead_letters),
             http=new_client(settings.notifier_timeout),
+            marks=DispatchMarks(sessions),
         )
 
     @contextmanager
@@ -77,10 +81,19 @@ class Resources:
 
     def send_owed(self, owed: Owed) -> int:
         """Send what a committed transaction owes (orders, notifications, direct messages)."""
-        return dispatch(self.sessions, self.publisher, self.notify, owed)
+        return dispatch(self.sessions, self.publisher, self.notify, self.marks, owed)
+
+    def resend(self, owed: Owed) -> int:
+        """Send what the clock found unsent, and wait until its marks are written (so its next
+        sweep does not find it again)."""
+        sent = self.send_owed(owed)
+        self.marks.flush()
+        return sent
 
     def close(self) -> None:
-        """Close this thread's broker connections and the database pool."""
+        """Write the waiting dispatch marks, close this thread's broker connections and the
+        database pool."""
+        self.marks.close()
         for publisher in {id(p): p for p in (self.publisher, self.hand_over, self.dead_letters)}.values():
             publisher.close()
         self.http.close()

@@ -141,7 +141,7 @@ def abort(session: Session, workflow_id: int, work_directory: str) -> Owed:
             stop = stop_process(job.id, job.name, job.parameters, instance_id)
             owed.direct_messages.append(owe_direct_message(session, stop))
             continue
-        if job.kind == "worker" and job.dispatched_at is not None:
+        if job.kind == "worker":  # its order may wait in a queue, marked dispatched or not yet
             owed.direct_messages.append(owe_direct_message(session, add_to_black_list(job.id, job.name)))
         locked.move_job(job, "stopped", {"message": "aborted before it started"})
     locked.set_status("aborted")

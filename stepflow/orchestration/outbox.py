@@ -3,7 +3,11 @@
 The jobs table is the outbox of job orders and notification runs: a job is inserted with
 ``dispatched_at`` NULL; after commit its order is published (a worker job) or the
 ``run_notification`` actor is sent its id (a notification job), and the confirmed ids are
-marked in one ``UPDATE``. Direct messages to workers (black list, stop, live process orders)
+marked off the hot path (``DispatchMarks``: one background thread writes every waiting mark
+in one ``UPDATE``; the sender never waits for a second transaction). ``dispatched_at`` is
+therefore "confirmed, as far as StepFlow knows": an order may wait in a worker queue before
+its mark is written, which is why an abort black-lists every queued worker job, marked or
+not (ours.md §3.9, §3.12). Direct messages to workers (black list, stop, live process orders)
 and the live worker manager's create/delete messages are outbox rows, deleted once
 confirmed. A crash in between delays a message (the clock re-sends it), never loses it;
 duplicates are harmless because every handler is idempotent.
@@ -11,7 +15,8 @@ duplicates are harmless because every handler is idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -70,10 +75,69 @@ def owe_direct_message(session: Session, message: dict[str, Any]) -> int:
     return row.id
 
 
-def _mark_dispatched(sessions: sessionmaker[Session], job_ids: Sequence[int]) -> None:
-    if job_ids:
-        with sessions() as session, session.begin():
-            session.execute(update(Job).where(Job.id.in_(job_ids)).values(dispatched_at=utcnow(), send_after=None))
+class DispatchMarks:
+    """Marks jobs ``dispatched_at`` once their order (or notification hand-over) is confirmed,
+    off the sender's thread.
+
+    ``add`` returns at once; one background thread (started on first use) writes all the ids
+    waiting in one ``UPDATE``, so under load many senders' marks share a transaction and a lone
+    mark is written at once. A mark that is never written (a crash, the database down) only
+    means the clock sends that order again after ``dispatch_resend_after``: a duplicate order
+    is harmless, since every answer is idempotent.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+        self._waiting: list[int] = []
+        self._writing = 0  # how many ids the thread is writing now
+        self._condition = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def add(self, job_ids: Iterable[int]) -> None:
+        """Mark these jobs dispatched soon (never blocks on the database)."""
+        ids = list(job_ids)
+        with self._condition:
+            if not ids or self._closed:  # closing: the clock sends these orders again
+                return
+            self._waiting += ids
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="stepflow-dispatch-marks", daemon=True)
+                self._thread.start()
+            self._condition.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every mark added so far is written (or given up); False on timeout."""
+        with self._condition:
+            return self._condition.wait_for(lambda: not self._waiting and not self._writing, timeout)
+
+    def close(self) -> None:
+        """Write what waits, then stop the thread."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                self._condition.wait_for(lambda: self._waiting or self._closed)
+                if not self._waiting:
+                    return
+                ids, self._waiting = self._waiting, []
+                self._writing = len(ids)
+            try:
+                with self._sessions() as session, session.begin():
+                    session.execute(
+                        update(Job).where(Job.id.in_(ids)).values(dispatched_at=utcnow(), send_after=None)
+                    )
+            except Exception as error:  # the clock sends these orders again later
+                log.warning("dispatch marks not written", count=len(ids), error=str(error))
+            with self._condition:
+                self._writing = 0
+                self._condition.notify_all()
 
 
 def _send_notifications(notify: NotificationSender, job_ids: Sequence[int]) -> list[int]:
@@ -115,14 +179,16 @@ def dispatch(
     sessions: sessionmaker[Session],
     publisher: ConfirmingPublisher,
     notify: NotificationSender,
+    marks: DispatchMarks,
     owed: Owed,
 ) -> int:
-    """Send everything ``owed``; returns how many messages the broker confirmed."""
+    """Send everything ``owed``; returns how many messages the broker confirmed. The confirmed
+    jobs are handed to ``marks``; direct messages confirmed are deleted from the outbox."""
     if not owed:
         return 0
     confirmed = publish_orders(publisher, owed.orders) if owed.orders else []
     notified = _send_notifications(notify, owed.notifications)
-    _mark_dispatched(sessions, [*confirmed, *notified])
+    marks.add([*confirmed, *notified])
     return len(confirmed) + len(notified) + send_direct_messages(sessions, publisher, owed.direct_messages)
 
 

@@ -83,7 +83,8 @@ def test_launch_creates_and_dispatches_the_first_step(
     actors.launch_workflow.fn(workflow_id)
     jobs = jobs_of(sessions, workflow_id)
     assert [(job.step_id, job.input_index, job.state) for job in jobs] == [(0, 0, "queued"), (0, 1, "queued")]
-    assert all(job.dispatched_at is not None for job in jobs)
+    assert actors.resources.marks.flush()
+    assert all(job.dispatched_at is not None for job in jobs_of(sessions, workflow_id))
     base = f"/test_work_dir/{workflow_id}/"
     assert jobs[0].parameters == [
         source_paths("/in/b.mov", "/in/a.mov"),

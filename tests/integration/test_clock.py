@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.orchestration.outbox import Owed, dispatch, owe_direct_message
+from stepflow.orchestration.outbox import DispatchMarks, Owed, dispatch, owe_direct_message
 from stepflow.clock import Clock, Periodic, try_singleton
 from stepflow.models import Job, Outbox
 from stepflow.models.base import utcnow
@@ -22,9 +22,12 @@ from tests.support import stored_workflow
 
 def make_clock(sessions: sessionmaker[Session], settings: Settings, sent: list[Any]) -> Clock:
     publisher = ConfirmingPublisher(settings.amqp_url)
+    marks = DispatchMarks(sessions)
 
-    def send(owed: Owed) -> int:
-        return dispatch(sessions, publisher, sent.append, owed)
+    def send(owed: Owed) -> int:  # as Resources.resend: the marks are written before the next sweep
+        count = dispatch(sessions, publisher, sent.append, marks, owed)
+        assert marks.flush()
+        return count
 
     return Clock(
         sessions,

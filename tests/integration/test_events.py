@@ -38,7 +38,8 @@ def api(
     actors: Any, settings: Settings, sessions: sessionmaker[Session], definitions_folder: Path
 ) -> Iterator[TestClient]:
     write_definitions(definitions_folder, FORK_JOIN)
-    with TestClient(create_app(settings, launcher=actors.launch_workflow.fn)) as client:
+    app = create_app(settings, launcher=actors.launch_workflow.fn, send_owed=actors.resources.send_owed)
+    with TestClient(app) as client:
         yield client
 
 
@@ -103,6 +104,7 @@ def test_retry_sends_the_same_order_again(
     assert response.status_code == 200 and response.json() == {"status": "ok"}
     ((properties, body),) = orders.take(1)
     assert body == {"job_id": root.id, "parameters": root.parameters}
+    assert actors.resources.marks.flush()
     (retried,) = jobs_of(sessions, workflow_id)
     assert (retried.state, retried.attempt) == ("retrying", 2) and retried.dispatched_at is not None
     assert status_of(sessions, workflow_id) == "processing"

@@ -1,0 +1,94 @@
+"""DispatchMarks on the real database: marks written off the senders' threads, in few
+transactions, and a database that fails only leaves the orders to the clock."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from stepflow.db import session_factory, sync_engine
+from stepflow.models import Job
+from stepflow.models.base import utcnow
+from stepflow.orchestration.outbox import DispatchMarks
+from stepflow.settings import Settings
+from tests.support import stored_workflow
+
+
+def insert_jobs(sessions: sessionmaker[Session], count: int) -> list[int]:
+    with sessions() as session, session.begin():
+        workflow = stored_workflow(session)
+        jobs = [
+            Job(workflow_id=workflow.id, step_id=0, input_index=index, name="job_test", send_after=utcnow())
+            for index in range(count)
+        ]
+        session.add_all(jobs)
+        session.flush()
+        return [job.id for job in jobs]
+
+
+def marked(sessions: sessionmaker[Session], job_ids: list[int]) -> list[int]:
+    with sessions() as session:
+        rows = session.execute(select(Job.id, Job.dispatched_at, Job.send_after).where(Job.id.in_(job_ids)))
+        return sorted(job_id for job_id, dispatched_at, send_after in rows if dispatched_at and send_after is None)
+
+
+def test_marks_from_many_threads_are_written_in_few_transactions(sessions: sessionmaker[Session]) -> None:
+    job_ids = insert_jobs(sessions, 400)
+    updates: list[str] = []
+    engine = sessions.kw["bind"]
+
+    def count_updates(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("UPDATE jobs"):
+            updates.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count_updates)
+    marks = DispatchMarks(sessions)
+    try:
+        threads = [
+            threading.Thread(target=lambda part=job_ids[start::8]: [marks.add([job_id]) for job_id in part])
+            for start in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert marks.flush()
+    finally:
+        marks.close()
+        event.remove(engine, "before_cursor_execute", count_updates)
+    assert marked(sessions, job_ids) == job_ids
+    assert 1 <= len(updates) < len(job_ids) / 4, f"{len(updates)} UPDATEs for {len(job_ids)} marks"
+
+
+def test_close_writes_what_waits(sessions: sessionmaker[Session]) -> None:
+    job_ids = insert_jobs(sessions, 4)
+    marks = DispatchMarks(sessions)
+    marks.add(job_ids[:3])
+    marks.close()
+    assert marked(sessions, job_ids) == job_ids[:3]
+    marks.add(job_ids[3:])  # after close: left to the clock, no thread started again
+    assert marks.flush(timeout=1)
+    assert marked(sessions, job_ids) == job_ids[:3]
+
+
+def test_a_failing_database_leaves_the_orders_unmarked_for_the_clock(
+    sessions: sessionmaker[Session], settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    job_ids = insert_jobs(sessions, 2)
+    nowhere = dataclasses.replace(settings, database_url="postgresql+psycopg://root@127.0.0.1:1/none")
+    unreachable = session_factory(sync_engine(nowhere))
+    marks = DispatchMarks(unreachable)
+    marks.add(job_ids)  # returns at once: the sender never waits for the database
+    assert marks.flush()
+    marks.close()
+    assert marked(sessions, job_ids) == []
+    with sessions() as session:
+        due = select(Job.id).where(Job.dispatched_at.is_(None), Job.send_after <= utcnow() + timedelta(seconds=1))
+        assert sorted(session.scalars(due)) == job_ids, "still undispatched: the clock sends them again"
+    assert "dispatch marks not written" in caplog.text
