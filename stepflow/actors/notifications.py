@@ -18,7 +18,8 @@ import structlog
 from sqlalchemy import delete, func, update
 
 from stepflow.orchestration import answers
-from stepflow.orchestration.advance import job_inputs, workflow_context
+from stepflow.orchestration.advance import workflow_context
+from stepflow.orchestration.locked_workflow import read_job_inputs
 from stepflow.orchestration.announcements import ANNOUNCE, HOOK
 from stepflow.engine.launch import input_steps, source_paths
 from stepflow.engine.notification import SlackNotification, WebhookNotification, notification_request
@@ -61,7 +62,7 @@ def _notification_of(resources: Resources, job_id: int) -> SlackNotification | W
         workflow = session.get(Workflow, job.workflow_id)
         assert workflow is not None
         step = next(s for s in workflow.steps if s["id"] == job.step_id)
-        inputs = job_inputs(session, workflow.id, input_steps(step))
+        inputs = read_job_inputs(session, workflow.id, input_steps(step))
     context = workflow_context(workflow, settings.workers_work_directory)
     return notification_request(step, context, source_paths(step, context, inputs))
 

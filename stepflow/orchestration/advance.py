@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable
 from typing import Any
-
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from stepflow.orchestration import live
 from stepflow.orchestration.outbox import Owed
@@ -18,23 +13,8 @@ from stepflow.engine.launch import input_steps, plan_step
 from stepflow.engine.live import live_steps_to_start, plan_live_step
 from stepflow.engine.status import TERMINAL_WORKFLOW_STATES
 from stepflow.engine.templates import WorkflowContext
-from stepflow.models import Job, Workflow
+from stepflow.models import Workflow
 from stepflow.models.base import utcnow
-
-
-def job_inputs(session: Session, workflow_id: int, step_ids: Iterable[int]) -> dict[int, list[list[dict[str, Any]]]]:
-    """Parameters of the jobs of ``step_ids``, per step, in creation order."""
-    ids = list(step_ids)
-    inputs: dict[int, list[list[dict[str, Any]]]] = defaultdict(list)
-    if ids:
-        rows = session.execute(
-            select(Job.step_id, Job.parameters)
-            .where(Job.workflow_id == workflow_id, Job.step_id.in_(ids))
-            .order_by(Job.id)
-        )
-        for step_id, parameters in rows:
-            inputs[step_id].append(parameters)
-    return inputs
 
 
 def workflow_context(workflow: Workflow, work_directory: str) -> WorkflowContext:
@@ -59,7 +39,7 @@ def advance(locked: LockedWorkflow, work_directory: str) -> Owed:
         while startable := [s for s in gate(locked.steps, locked.counts()) if s["id"] not in started]:
             for step in startable:
                 started.add(step["id"])
-                inputs = job_inputs(locked.session, workflow.id, input_steps(step))
+                inputs = locked.job_inputs(input_steps(step))
                 if workflow.is_live:
                     plans = [plan_live_step(step, context, inputs, str(uuid.uuid4()))]
                 else:

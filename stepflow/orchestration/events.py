@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stepflow.orchestration import live
-from stepflow.orchestration.advance import advance, job_inputs, workflow_context
+from stepflow.orchestration.advance import advance, workflow_context
 from stepflow.orchestration.outbox import Owed, owe_direct_message
 from stepflow.orchestration.locked_workflow import LockedWorkflow
 from stepflow.orchestration.answers import ACTIVE_STATES
@@ -67,7 +67,7 @@ def _replan(locked: LockedWorkflow, job: Job, work_directory: str) -> Owed:
     """Plan the job's step again (conditions and templates re-evaluated) into the same slot."""
     owed = Owed()
     step = next(s for s in locked.steps if s["id"] == job.step_id)
-    inputs = job_inputs(locked.session, locked.id, input_steps(step))
+    inputs = locked.job_inputs(input_steps(step))
     for plan in plan_step(step, workflow_context(locked.workflow, work_directory), inputs):
         if plan.input_index == job.input_index:
             job.parameters = plan.parameters

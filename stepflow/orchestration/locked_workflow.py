@@ -101,6 +101,21 @@ class _Counter:
     stored: bool = True
 
 
+def read_job_inputs(session: Session, workflow_id: int, step_ids: Iterable[int]) -> dict[int, list[list[dict[str, Any]]]]:
+    """Parameters of the jobs of ``step_ids``, per step (steps without jobs absent), in creation order."""
+    ids = list(step_ids)
+    inputs: dict[int, list[list[dict[str, Any]]]] = {}
+    if ids:
+        rows = session.execute(
+            select(Job.step_id, Job.parameters)
+            .where(Job.workflow_id == workflow_id, Job.step_id.in_(ids))
+            .order_by(Job.id)
+        )
+        for step_id, parameters in rows:
+            inputs.setdefault(step_id, []).append(parameters)
+    return inputs
+
+
 class LockedWorkflow:
     """The workflow row (locked) and its step counter rows, for one transaction."""
 
@@ -182,6 +197,23 @@ class LockedWorkflow:
         """Each step's counters, kept up to date as jobs move (read-only for callers)."""
         return self._counts
 
+    def job_inputs(self, step_ids: Iterable[int]) -> dict[int, list[list[dict[str, Any]]]]:
+        """The parameters of the jobs of ``step_ids``, per step, in creation order. A step all
+        of whose jobs this transaction loaded (a one-job step whose job just completed) is
+        answered from memory, with the changes not yet written; otherwise they are read."""
+        ids = list(step_ids)
+        held = [job for job in _held(self.session).jobs.values() if job.workflow_id == self.id]
+        inputs: dict[int, list[list[dict[str, Any]]]] = {}
+        for step_id in ids:
+            jobs = sorted((job for job in held if job.step_id == step_id), key=lambda job: job.id)
+            counts = self._counts.get(step_id)
+            if counts is not None and jobs and len(jobs) == counts.total:
+                inputs[step_id] = [job.parameters for job in jobs]
+        missing = [step_id for step_id in ids if step_id not in inputs]
+        if missing:
+            inputs.update(read_job_inputs(self.session, self.id, missing))
+        return inputs
+
     def _move_counts(self, step_id: int, moves: Iterable[tuple[str | None, str]], launched: datetime | None = None) -> None:
         counter = self._counters.get(step_id)
         if counter is None:
@@ -223,8 +255,9 @@ class LockedWorkflow:
             return []
         now = utcnow()
         rows: list[tuple[int, int]] = []
+        connection = self.session.connection()  # Core: the pending changes wait for the commit's flush
         for start in range(0, len(plans), INSERT_BATCH):  # PostgreSQL takes 65,535 bind parameters at most
-            rows += self.session.execute(
+            rows += connection.execute(
                 insert(Job)
                 .values(
                     [
