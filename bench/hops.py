@@ -9,7 +9,9 @@ in (c)); ``--chains`` chains run concurrently.
 (b) bare loop, one synchronous confirm per publish
 (c) StepFlow: ``stepflow bridge`` + ``stepflow actors`` (1 process × 8 threads, the Procfile's) + ``serve``
     (to launch), ``--chains`` workflows of ``--steps`` chained steps; the rate is taken while
-    10 %..90 % of the jobs complete.
+    10 %..90 % of the jobs complete. It also prints the resident memory of the actors process
+    (and its Dramatiq worker processes) when 10 % of the jobs completed and at the end, so
+    ``--chains 50 --steps 2000`` compares the RSS after 10,000 and after 100,000 hops.
 
     .venv/bin/python bench/hops.py --chains 50 --hops 4000 --steps 40
 
@@ -302,7 +304,8 @@ def stepflow_path(
                 raise SystemExit(f"launch failed: {response.status_code} {response.text}\n{processes.tails()}")
         total = chains * steps
         marks: dict[str, float] = {}
-        deadline = time.monotonic() + 900
+        rss: list[tuple[int, int]] = []  # (completed jobs, actors' RSS in bytes)
+        deadline = time.monotonic() + 900 + total / 20
         if timing is not None:
             return {"durations": wait_for_durations(timing, deadline, processes.tails), "jobs": total}
         while time.monotonic() < deadline:
@@ -311,19 +314,37 @@ def stepflow_path(
             now = time.perf_counter()
             if done >= total * 0.1 and "low" not in marks:
                 marks["low"], marks["low_count"] = now, done
-            if done >= total * 0.9:
+                rss.append((done, actors_rss(processes.running["actors"].pid)))
+            if done >= total * 0.9 and "high" not in marks:
                 marks["high"], marks["high_count"] = now, done
+            if done >= total:
+                rss.append((done, actors_rss(processes.running["actors"].pid)))
                 break
             time.sleep(0.05)
         else:
             raise SystemExit(f"did not finish:\n{processes.tails()}")
         rate = (marks["high_count"] - marks["low_count"]) / (marks["high"] - marks["low"])
-        return {"hops_per_second": rate, "jobs": total}
+        return {"hops_per_second": rate, "jobs": total, "rss": rss}
     finally:
         if worker is not None:
             worker.terminate()
         processes.stop()
         engine.dispose()
+
+
+def actors_rss(pid: int) -> int:
+    """Resident memory of ``stepflow actors`` (pid) and every process under it, in bytes."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except FileNotFoundError:
+            continue
+        total += next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:"))
+        pending += [int(child) for child in children]
+    return total
 
 
 def latency(options: argparse.Namespace, url: str, dsn: str, database_url: str) -> None:
@@ -397,6 +418,11 @@ def main() -> None:
         rate = result["hops_per_second"]
         actors = f"{options.actor_processes}×{options.actor_threads}"
         print(f"(c) StepFlow bridge → actors {actors} → order: {rate:7.1f} hops/s  ({rate / bare:.2f} × a)")
+        (early, early_rss), (end, end_rss) = result["rss"]
+        print(
+            f"    actors' RSS: {early_rss / 2**20:.1f} MiB after {early} hops, {end_rss / 2**20:.1f} MiB after {end}"
+            f" ({end_rss / early_rss:.2f} ×)"
+        )
     finally:
         subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], check=False)
         with admin.connect() as connection:
