@@ -30,12 +30,17 @@ from stepflow.models.base import utcnow
 
 log = structlog.get_logger(__name__)
 
-INSERT_BATCH = 1000
-
 _HELD = "stepflow.locked"
 
 _COUNTERS = ("queued", "processing", "completed", "errors", "skipped", "stopped")
 
+
+_INSERT_JOBS = (
+    insert(Job.__table__)
+    .on_conflict_do_nothing(constraint="uq_jobs_workflow_step_input")
+    .returning(Job.__table__.c.id, Job.__table__.c.input_index)
+)
+"""Inserts planned jobs; a workflow/step/input that already has a job keeps it (no row back)."""
 
 _STEPS = WorkflowStep.__table__
 _UPDATE_COUNTERS = (
@@ -254,31 +259,24 @@ class LockedWorkflow:
         if not plans:
             return []
         now = utcnow()
-        rows: list[tuple[int, int]] = []
-        connection = self.session.connection()  # Core: the pending changes wait for the commit's flush
-        for start in range(0, len(plans), INSERT_BATCH):  # PostgreSQL takes 65,535 bind parameters at most
-            rows += connection.execute(
-                insert(Job)
-                .values(
-                    [
-                        {
-                            "workflow_id": self.id,
-                            "step_id": step["id"],
-                            "input_index": plan.input_index,
-                            "name": step["name"],
-                            "kind": plan.kind,
-                            "parameters": plan.parameters,
-                            "state": plan.state,
-                            "is_live": self.workflow.is_live,
-                            "inserted_at": now,
-                            "updated_at": now,
-                        }
-                        for plan in plans[start : start + INSERT_BATCH]
-                    ]
-                )
-                .on_conflict_do_nothing(constraint="uq_jobs_workflow_step_input")
-                .returning(Job.id, Job.input_index)
-            ).all()
+        values = [
+            {
+                "workflow_id": self.id,
+                "step_id": step["id"],
+                "input_index": plan.input_index,
+                "name": step["name"],
+                "kind": plan.kind,
+                "parameters": plan.parameters,
+                "state": plan.state,
+                "is_live": self.workflow.is_live,
+                "inserted_at": now,
+                "updated_at": now,
+            }
+            for plan in plans
+        ]
+        # Core, one cached statement for any number of jobs (SQLAlchemy pages the rows into
+        # multi-row INSERTs); the session's pending changes wait for the commit's flush.
+        rows = self.session.connection().execute(_INSERT_JOBS, values).all()
         by_index = {plan.input_index: plan for plan in plans}
         created = sorted(((by_index[index], job_id) for job_id, index in rows), key=lambda pair: pair[1])
         self._move_counts(step["id"], [(None, plan.state) for plan, _ in created], launched=now)
