@@ -7,6 +7,8 @@ twice.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from psycopg.types.json import set_json_dumps, set_json_loads
 from sqlalchemy import Engine, create_engine
@@ -37,8 +39,10 @@ def async_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def session_factory(engine: Engine) -> sessionmaker:
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, info: dict[str, Any] | None = None) -> sessionmaker:
+    """Sessions on ``engine``; ``info`` is shared by all of them (``Session.info``: the
+    process's caches, for example)."""
+    return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 def async_session_factory(engine: AsyncEngine) -> async_sessionmaker:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.db import session_factory, sync_engine
 from stepflow.notifier.http import new_client
+from stepflow.orchestration.locked_workflow import STEPS_CACHE, StepsCache
 from stepflow.orchestration.outbox import DispatchMarks, Owed, dispatch
 from stepflow.settings import Settings
 from stepflow.wire.dead_letters import declare_dead_letters
@@ -58,7 +59,7 @@ class Resources:
         else:
             publisher = ConfirmingPublisher(settings.amqp_url)
             hand_over = ConfirmingPublisher(settings.actors_amqp_url, declare=declare_actor_queues)
-        sessions = session_factory(sync_engine(settings))
+        sessions = session_factory(sync_engine(settings), info={STEPS_CACHE: StepsCache()})
         return cls(
             settings=settings,
             sessions=sessions,

@@ -7,11 +7,15 @@ twice, and the per-step counters stay exact.
 
 The counters are read once per transaction (plain rows, no ORM objects), kept up to date in
 memory as jobs move (a message costs the same in a workflow of 3 steps or 300), and the
-changed ones are written when the transaction commits, in one statement.
+changed ones are written when the transaction commits, in one statement. A workflow's steps
+never change after launch: the lock does not read them, and a process that gives its sessions
+a :class:`StepsCache` reads each workflow's steps once.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +24,7 @@ from typing import Any
 import structlog
 from sqlalchemy import bindparam, event, select, true, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from stepflow.changes import JOB_STATE, WORKFLOW_STATUS, Change, JobRef, WorkflowRef, job_ref, record
 from stepflow.engine.launch import JobPlan
@@ -31,6 +35,8 @@ from stepflow.models.base import utcnow
 log = structlog.get_logger(__name__)
 
 _HELD = "stepflow.locked"
+STEPS_CACHE = "stepflow.steps"
+"""The ``Session.info`` key of the process's :class:`StepsCache` (``sessionmaker(info=...)``)."""
 
 _COUNTERS = ("queued", "processing", "completed", "errors", "skipped", "stopped")
 
@@ -121,6 +127,34 @@ def read_job_inputs(session: Session, workflow_id: int, step_ids: Iterable[int])
     return inputs
 
 
+class StepsCache:
+    """Each workflow's steps, shared by the threads of one process: they never change after
+    launch, so a worker message need not read (and decode) them again. A workflow is known by
+    its id and creation time (an id alone may come back after the database was emptied). Holds
+    the ``size`` most recently used workflows. The lists are shared: read them, never change them."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._steps: OrderedDict[tuple[int, datetime], list[dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, workflow: Workflow) -> list[dict[str, Any]] | None:
+        key = (workflow.id, workflow.inserted_at)
+        with self._lock:
+            steps = self._steps.get(key)
+            if steps is not None:
+                self._steps.move_to_end(key)
+            return steps
+
+    def put(self, workflow: Workflow, steps: list[dict[str, Any]]) -> None:
+        key = (workflow.id, workflow.inserted_at)
+        with self._lock:
+            self._steps[key] = steps
+            self._steps.move_to_end(key)
+            while len(self._steps) > self._size:
+                self._steps.popitem(last=False)
+
+
 class LockedWorkflow:
     """The workflow row (locked) and its step counter rows, for one transaction."""
 
@@ -144,6 +178,7 @@ class LockedWorkflow:
             return held.workflows[workflow_id]
         workflow = session.scalar(
             select(Workflow)
+            .options(defer(Workflow.steps))
             .where(Workflow.id == workflow_id)
             .with_for_update()
             .execution_options(populate_existing=True)
@@ -164,6 +199,7 @@ class LockedWorkflow:
         if wanted:
             workflows = session.scalars(
                 select(Workflow)
+                .options(defer(Workflow.steps))
                 .where(Workflow.id.in_(select(Job.workflow_id).where(Job.id.in_(wanted))))
                 .where(Workflow.id.not_in(held.workflows) if held.workflows else true())
                 .order_by(Workflow.id)
@@ -193,9 +229,16 @@ class LockedWorkflow:
 
     @property
     def steps(self) -> list[dict[str, Any]]:
-        """The workflow's steps (read once per transaction: they do not change after launch)."""
+        """The workflow's steps: from the process's :class:`StepsCache` when it has them, else
+        read (once per transaction) and kept there. They do not change after launch."""
         if self._steps is None:
-            self._steps = list(self.workflow.steps)
+            cache: StepsCache | None = self.session.info.get(STEPS_CACHE)
+            steps = cache.get(self.workflow) if cache is not None else None
+            if steps is None:
+                steps = list(self.workflow.steps)  # the deferred column: one SELECT
+                if cache is not None:
+                    cache.put(self.workflow, steps)
+            self._steps = steps
         return self._steps
 
     def counts(self) -> dict[int, StepCounts]:

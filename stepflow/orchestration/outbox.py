@@ -18,11 +18,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.engine.launch import JobPlan
@@ -47,6 +47,9 @@ class Owed:
     orders: list[JobOrder] = field(default_factory=list)
     notifications: list[int] = field(default_factory=list)
     direct_messages: list[int] = field(default_factory=list)
+    scheduled: dict[int, datetime] = field(default_factory=dict)
+    """The ``send_after`` of jobs sent because it came (the clock's re-sends): their mark
+    applies only while the job still has that ``send_after`` (see ``DispatchMarks``)."""
 
     def start(self, job_id: int, step: Mapping[str, Any], plan: JobPlan) -> None:
         """Owe what runs a newly planned job: its order, or its notification run."""
@@ -61,6 +64,7 @@ class Owed:
         self.orders += other.orders
         self.notifications += other.notifications
         self.direct_messages += other.direct_messages
+        self.scheduled.update(other.scheduled)
         return self
 
     def __bool__(self) -> bool:
@@ -75,28 +79,45 @@ def owe_direct_message(session: Session, message: dict[str, Any]) -> int:
     return row.id
 
 
+_JOBS = Job.__table__
+_MARK = (
+    update(_JOBS)
+    .where(
+        _JOBS.c.id == bindparam("job_id"),
+        _JOBS.c.dispatched_at.is_(None),
+        _JOBS.c.send_after.is_not_distinct_from(bindparam("sent_after", type_=_JOBS.c.send_after.type)),
+    )
+    .values(dispatched_at=bindparam("now"), send_after=None, updated_at=bindparam("now"))
+)
+
+
 class DispatchMarks:
     """Marks jobs ``dispatched_at`` once their order (or notification hand-over) is confirmed,
     off the sender's thread.
 
-    ``add`` returns at once; one background thread (started on first use) writes all the ids
-    waiting in one ``UPDATE``, so under load many senders' marks share a transaction and a lone
-    mark is written at once. A mark that is never written (a crash, the database down) only
-    means the clock sends that order again after ``dispatch_resend_after``: a duplicate order
-    is harmless, since every answer is idempotent.
+    ``add`` returns at once; one background thread (started on first use) writes all the marks
+    waiting in one transaction (one ``UPDATE`` executed for all rows), so under load many
+    senders' marks share a transaction and a lone mark is written at once. A mark that is never
+    written (a crash, the database down) only means the clock sends that order again after
+    ``dispatch_resend_after``: a duplicate order is harmless, since every answer is idempotent.
+
+    A mark names the job and the ``send_after`` it had when its order was sent, and applies
+    only if the job still has it and is still unmarked: a job told to send its order again
+    meanwhile (the SDK's busy answer sets a new ``send_after``) keeps waiting for the clock,
+    however late the old order's mark is written.
     """
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
-        self._waiting: list[int] = []
+        self._waiting: list[tuple[int, datetime | None]] = []
         self._writing = 0  # how many ids the thread is writing now
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def add(self, job_ids: Iterable[int]) -> None:
-        """Mark these jobs dispatched soon (never blocks on the database)."""
-        ids = list(job_ids)
+    def add(self, sent: Iterable[tuple[int, datetime | None]]) -> None:
+        """Mark these ``(job id, send_after when sent)`` dispatched soon (never blocks on the database)."""
+        ids = list(sent)
         with self._condition:
             if not ids or self._closed:  # closing: the clock sends these orders again
                 return
@@ -128,11 +149,11 @@ class DispatchMarks:
                     return
                 ids, self._waiting = self._waiting, []
                 self._writing = len(ids)
+            now = utcnow()
             try:
                 with self._sessions() as session, session.begin():
-                    session.execute(
-                        update(Job).where(Job.id.in_(ids)).values(dispatched_at=utcnow(), send_after=None)
-                    )
+                    rows = [{"job_id": job_id, "sent_after": after, "now": now} for job_id, after in ids]
+                    session.connection().execute(_MARK, rows)
             except Exception as error:  # the clock sends these orders again later
                 log.warning("dispatch marks not written", count=len(ids), error=str(error))
             with self._condition:
@@ -188,7 +209,7 @@ def dispatch(
         return 0
     confirmed = publish_orders(publisher, owed.orders) if owed.orders else []
     notified = _send_notifications(notify, owed.notifications)
-    marks.add([*confirmed, *notified])
+    marks.add((job_id, owed.scheduled.get(job_id)) for job_id in [*confirmed, *notified])
     return len(confirmed) + len(notified) + send_direct_messages(sessions, publisher, owed.direct_messages)
 
 
@@ -202,13 +223,15 @@ def undispatched(session: Session, older_than: float, limit: int = 500) -> Owed:
         Job.send_after <= now,
     )
     rows = session.execute(
-        select(Job.id, Job.kind, Job.name, Job.step_id, Job.parameters)
+        select(Job.id, Job.kind, Job.name, Job.step_id, Job.parameters, Job.send_after)
         .where(Job.dispatched_at.is_(None), Job.state.in_(("queued", "retrying")), due, Job.is_live.is_(False))
         .order_by(Job.id)
         .limit(limit)
     )
     owed = Owed()
-    for job_id, kind, name, step_id, parameters in rows:
+    for job_id, kind, name, step_id, parameters, send_after in rows:
+        if send_after is not None:
+            owed.scheduled[job_id] = send_after
         if kind == "notification":
             owed.notifications.append(job_id)
         else:

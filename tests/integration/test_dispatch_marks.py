@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,11 +20,11 @@ from stepflow.settings import Settings
 from tests.support import stored_workflow
 
 
-def insert_jobs(sessions: sessionmaker[Session], count: int) -> list[int]:
+def insert_jobs(sessions: sessionmaker[Session], count: int, send_after: datetime | None = None) -> list[int]:
     with sessions() as session, session.begin():
         workflow = stored_workflow(session)
         jobs = [
-            Job(workflow_id=workflow.id, step_id=0, input_index=index, name="job_test", send_after=utcnow())
+            Job(workflow_id=workflow.id, step_id=0, input_index=index, name="job_test", send_after=send_after)
             for index in range(count)
         ]
         session.add_all(jobs)
@@ -51,7 +51,7 @@ def test_marks_from_many_threads_are_written_in_few_transactions(sessions: sessi
     marks = DispatchMarks(sessions)
     try:
         threads = [
-            threading.Thread(target=lambda part=job_ids[start::8]: [marks.add([job_id]) for job_id in part])
+            threading.Thread(target=lambda part=job_ids[start::8]: [marks.add([(job_id, None)]) for job_id in part])
             for start in range(8)
         ]
         for thread in threads:
@@ -69,10 +69,10 @@ def test_marks_from_many_threads_are_written_in_few_transactions(sessions: sessi
 def test_close_writes_what_waits(sessions: sessionmaker[Session]) -> None:
     job_ids = insert_jobs(sessions, 4)
     marks = DispatchMarks(sessions)
-    marks.add(job_ids[:3])
+    marks.add((job_id, None) for job_id in job_ids[:3])
     marks.close()
     assert marked(sessions, job_ids) == job_ids[:3]
-    marks.add(job_ids[3:])  # after close: left to the clock, no thread started again
+    marks.add([(job_ids[3], None)])  # after close: left to the clock, no thread started again
     assert marks.flush(timeout=1)
     assert marked(sessions, job_ids) == job_ids[:3]
 
@@ -80,11 +80,11 @@ def test_close_writes_what_waits(sessions: sessionmaker[Session]) -> None:
 def test_a_failing_database_leaves_the_orders_unmarked_for_the_clock(
     sessions: sessionmaker[Session], settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
-    job_ids = insert_jobs(sessions, 2)
+    job_ids = insert_jobs(sessions, 2, send_after=utcnow())
     nowhere = dataclasses.replace(settings, database_url="postgresql+psycopg://root@127.0.0.1:1/none")
     unreachable = session_factory(sync_engine(nowhere))
     marks = DispatchMarks(unreachable)
-    marks.add(job_ids)  # returns at once: the sender never waits for the database
+    marks.add((job_id, None) for job_id in job_ids)  # returns at once: the sender never waits for the database
     assert marks.flush()
     marks.close()
     assert marked(sessions, job_ids) == []
@@ -92,3 +92,22 @@ def test_a_failing_database_leaves_the_orders_unmarked_for_the_clock(
         due = select(Job.id).where(Job.dispatched_at.is_(None), Job.send_after <= utcnow() + timedelta(seconds=1))
         assert sorted(session.scalars(due)) == job_ids, "still undispatched: the clock sends them again"
     assert "dispatch marks not written" in caplog.text
+
+
+def test_a_late_mark_leaves_a_job_told_to_send_again_to_the_clock(sessions: sessionmaker[Session]) -> None:
+    """The order of a job was confirmed (send_after NULL when sent), then, before its mark was
+    written, the worker's busy answer scheduled the order again: the late mark changes nothing.
+    A re-sent order's mark (the send_after it was sent with) applies."""
+    (busy, resent) = insert_jobs(sessions, 2)
+    scheduled = utcnow() + timedelta(seconds=30)
+    with sessions() as session, session.begin():
+        session.get_one(Job, busy).send_after = scheduled  # the busy answer, committed first
+        session.get_one(Job, resent).send_after = scheduled
+    marks = DispatchMarks(sessions)
+    marks.add([(busy, None), (resent, scheduled)])
+    assert marks.flush()
+    marks.close()
+    with sessions() as session:
+        assert session.get_one(Job, busy).dispatched_at is None
+        assert session.get_one(Job, busy).send_after == scheduled
+    assert marked(sessions, [busy, resent]) == [resent]
