@@ -3,32 +3,27 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import anyio.to_thread
 import structlog
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from stepflow.api.errors import invalid, reason
+from stepflow.api.workflows.launch_relay import HandOver, Launch
 from stepflow.api.workflows.parameters import merge_parameters
 from stepflow.changes import WORKFLOW_CREATED, Change, WorkflowRef, record
 from stepflow.models import Outbox, Right, Workflow, WorkflowDefinition, WorkflowStatus, WorkflowStep
-from stepflow.models.base import utcnow
 from stepflow.queries import definition_version, visible_workflow_count, visible_workflows
 from stepflow.security import Principal, has_right
+from stepflow.wire.handover import LAUNCH_WORKFLOW
 
 log = structlog.get_logger(__name__)
 
-Launcher = Callable[[int], Any]
-"""Hands a committed workflow to the ``launch_workflow`` actor (blocking; run in a thread)."""
-
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
-LAUNCH_ACTOR = "launch_workflow"
 
 
 def _version(body: dict[str, Any]) -> tuple[int, int, int] | None:
@@ -56,7 +51,7 @@ async def find_definition(session: AsyncSession, body: dict[str, Any]) -> Workfl
     return definition
 
 
-async def create_workflow(session: AsyncSession, principal: Principal, body: dict[str, Any]) -> Workflow:
+async def create_workflow(session: AsyncSession, principal: Principal, body: dict[str, Any]) -> tuple[Workflow, Outbox]:
     """Insert the workflow, its rights, step counters, first status and launch outbox entry.
 
     The caller commits; everything a launch needs is then durable in one transaction.
@@ -92,34 +87,25 @@ async def create_workflow(session: AsyncSession, principal: Principal, body: dic
         WorkflowStep(workflow_id=workflow.id, step_id=step["id"], name=step["name"]) for step in workflow.steps
     )
     session.add(WorkflowStatus(workflow_id=workflow.id, state="pending"))
-    session.add(Outbox(actor=LAUNCH_ACTOR, payload={"workflow_id": workflow.id}))
-    return workflow
+    outbox = Outbox(actor=LAUNCH_WORKFLOW.actor_name, payload={"workflow_id": workflow.id})
+    session.add(outbox)
+    return workflow, outbox
 
 
 async def launch(
-    sessions: async_sessionmaker[AsyncSession], launcher: Launcher, principal: Principal, body: dict[str, Any]
+    sessions: async_sessionmaker[AsyncSession], hand_over: HandOver, principal: Principal, body: dict[str, Any]
 ) -> Workflow:
-    """Create and commit the workflow, then hand it to the actors.
+    """Create and commit the workflow, then give it to ``hand_over`` (the app's launch relay),
+    which does not wait for the broker.
 
-    If the broker is unreachable the outbox entry stays and the clock sends it later: an
-    accepted workflow is never lost.
+    The outbox entry committed with the workflow is what makes an accepted workflow never
+    lost: if the hand-over fails (the broker is down, the process dies), the clock sends it.
     """
     async with sessions() as session:
         async with session.begin():
-            workflow = await create_workflow(session, principal, body)
+            workflow, outbox = await create_workflow(session, principal, body)
     log.info("workflow created", workflow_id=workflow.id, identifier=workflow.identifier)
-    try:
-        await anyio.to_thread.run_sync(launcher, workflow.id)
-    except Exception as error:  # the clock relays the outbox entry
-        log.warning("launch message not sent, left to the clock", workflow_id=workflow.id, error=str(error))
-        return workflow
-    async with sessions() as session:
-        async with session.begin():
-            await session.execute(
-                update(Outbox)
-                .where(Outbox.actor == LAUNCH_ACTOR, Outbox.payload.contains({"workflow_id": workflow.id}))
-                .values(sent_at=utcnow())
-            )
+    await hand_over(Launch(workflow.id, outbox.id))
     return workflow
 
 
