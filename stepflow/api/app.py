@@ -80,10 +80,10 @@ class StepFlow(InitPluginProtocol):
         relay: LaunchRelay | None = None
         hand_over: HandOver
         if self.launcher is None:
-            relay = LaunchRelay(sync_sessions, resources.hand_over)
+            relay = LaunchRelay(resources.engine, resources.hand_over)
             hand_over = relay.hand_over
         else:
-            hand_over = in_request(self.launcher, sync_sessions)
+            hand_over = in_request(self.launcher, resources.engine)
 
         @asynccontextmanager
         async def lifespan(_: Litestar) -> AsyncIterator[None]:

@@ -28,11 +28,11 @@ from typing import Any
 
 import anyio.to_thread
 import structlog
-from sqlalchemy import update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, update
 
 from stepflow.models import Outbox
 from stepflow.models.base import utcnow
+from stepflow.queries import among
 from stepflow.wire.handover import LAUNCH_WORKFLOW, actor_message
 from stepflow.wire.publisher import ConfirmingPublisher
 
@@ -62,10 +62,12 @@ Launcher = Callable[[int], Any]
 not. A test's replacement for the relay (see :func:`in_request`)."""
 
 
-def mark_sent(session: Session, outbox_ids: Sequence[int]) -> None:
-    """Mark these launch outbox rows handed over now (one ``UPDATE`` by primary key; a row the
-    actor already consumed is simply not there)."""
-    session.execute(update(Outbox).where(Outbox.id.in_(outbox_ids)).values(sent_at=utcnow()))
+def mark_sent(engine: Engine, outbox_ids: Sequence[int]) -> None:
+    """Mark these launch outbox rows handed over now: one ``UPDATE`` by primary key, on its own
+    (autocommit: no ``BEGIN``/``COMMIT`` round trips). A row the actor already consumed is
+    simply not there."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(update(Outbox).where(among(Outbox.id, outbox_ids)).values(sent_at=utcnow()))
 
 
 _STOP = object()
@@ -78,10 +80,8 @@ class LaunchRelay:
     ``stop`` relays what is still waiting, closes the thread's broker connection and joins it.
     """
 
-    def __init__(
-        self, sessions: sessionmaker[Session], hand_over: ConfirmingPublisher, *, max_batch: int = MAX_BATCH
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: Engine, hand_over: ConfirmingPublisher, *, max_batch: int = MAX_BATCH) -> None:
+        self._engine = engine
         self._hand_over = hand_over
         self._max_batch = max_batch
         self._waiting: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -125,8 +125,7 @@ class LaunchRelay:
             log.warning("launch messages not confirmed, left to the clock", workflow_ids=missed[:20], count=len(missed))
         if confirmed:
             try:
-                with self._sessions() as session, session.begin():
-                    mark_sent(session, [launch.outbox_id for launch in confirmed])
+                mark_sent(self._engine, [launch.outbox_id for launch in confirmed])
             except Exception as error:  # the database is down: the clock hands them over again
                 log.warning("launches handed over but not marked sent", count=len(confirmed), error=str(error))
         log.debug("launches relayed", count=len(launches), confirmed=len(confirmed))
@@ -163,15 +162,14 @@ class LaunchRelay:
             self._hand_over.close()
 
 
-def in_request(launcher: Launcher, sessions: sessionmaker[Session]) -> HandOver:
+def in_request(launcher: Launcher, engine: Engine) -> HandOver:
     """The hand-over of a ``launcher`` hook, for tests that replace the relay: the launcher
     runs in a worker thread before the request answers (so its effects, such as an in-process
     ``launch_workflow``, are there when it does), and the row is marked sent if it returned."""
 
     def launch_now(launch: Launch) -> None:
         launcher(launch.workflow_id)
-        with sessions() as session, session.begin():
-            mark_sent(session, [launch.outbox_id])
+        mark_sent(engine, [launch.outbox_id])
 
     async def hand_over(launch: Launch) -> None:
         try:
