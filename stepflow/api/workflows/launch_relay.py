@@ -6,7 +6,8 @@ which only queues it: the request answers without waiting for the broker. The re
 thread takes whatever launches are waiting, publishes their actor messages pipelined with one
 confirm wait (:meth:`ConfirmingPublisher.publish_many`), and marks the confirmed ones' outbox
 rows sent in one ``UPDATE`` per batch. A lone launch goes at once (the thread wakes on it, no
-timer); under load, the launches committed while a batch was out make the next batch.
+timer); while launches keep coming, batches start :data:`PACE` apart at most often, so each
+takes every launch committed since the previous one.
 
 Nothing is lost on this path: what the broker did not confirm, and whatever a crash of the web
 process left queued here, keeps ``sent_at`` NULL, and the clock hands it over after
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +42,13 @@ log = structlog.get_logger(__name__)
 
 MAX_BATCH = 500
 """Launches published (and marked sent) together at most."""
+
+PACE = 0.02
+"""Seconds from one batch's start to the next while launches keep coming. A launch arriving
+after a quiet ``PACE`` is relayed at once; one arriving sooner waits for the rest of it, joined
+by those arriving meanwhile. Each batch costs a broker round trip, an ``UPDATE`` and the thread's
+share of the interpreter lock; under load, fewer and larger batches leave the event loop that
+serves the requests more of it."""
 
 STOP_TIMEOUT = 15.0
 """Seconds :meth:`LaunchRelay.stop` waits for the thread to relay what waits and exit."""
@@ -80,10 +89,14 @@ class LaunchRelay:
     ``stop`` relays what is still waiting, closes the thread's broker connection and joins it.
     """
 
-    def __init__(self, engine: Engine, hand_over: ConfirmingPublisher, *, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self, engine: Engine, hand_over: ConfirmingPublisher, *, max_batch: int = MAX_BATCH, pace: float = PACE
+    ) -> None:
         self._engine = engine
         self._hand_over = hand_over
         self._max_batch = max_batch
+        self._pace = pace
+        self._previous = float("-inf")  # when the last batch started (monotonic)
         self._waiting: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -132,10 +145,15 @@ class LaunchRelay:
         return len(confirmed)
 
     def _next_batch(self) -> tuple[list[Launch], bool]:
-        """Wait for a launch, then take every other one waiting (up to ``max_batch``); the flag
-        is False once ``stop`` was asked."""
+        """Wait for a launch, and for the rest of the :data:`PACE` if the last batch started
+        less than that ago; then take every launch waiting (up to ``max_batch``). The flag is
+        False once ``stop`` was asked."""
         batch: list[Launch] = []
         item = self._waiting.get()
+        early = self._previous + self._pace - time.monotonic()
+        if early > 0 and item is not _STOP:
+            time.sleep(early)
+        self._previous = time.monotonic()
         while True:
             if item is _STOP:
                 return batch, False
