@@ -247,3 +247,20 @@ def test_a_lone_launch_goes_at_once_and_the_next_ones_together_after_the_pace(
     assert sorted(handed_over(actors_url)) == sorted(launch.workflow_id for launch in [first, *rest])
     assert RELAY_THREAD in publisher.closed_by, "the thread closed its own broker connection"
     assert relay_threads() == []
+
+
+def test_the_relay_skips_a_row_another_transaction_holds_instead_of_waiting(
+    relayed: Settings, sessions: sessionmaker[Session], actors_url: str
+) -> None:
+    held, free = stored_launches(sessions, 2)
+    publisher = ObservedPublisher(actors_url)
+    relay = LaunchRelay(sessions.kw["bind"], publisher)
+    with sessions() as consumer, consumer.begin():  # as the actor deleting its row, or the clock re-sending it
+        consumer.execute(select(Outbox).where(Outbox.id == held.outbox_id).with_for_update())
+        started = time.monotonic()
+        assert relay.relay([held, free]) == 2, "both handed over"
+        assert time.monotonic() - started < 5, "did not wait for the held row"
+    publisher.close()
+    sent = outbox(sessions)
+    assert sent[held.workflow_id] is None, "left to whoever holds it"
+    assert sent[free.workflow_id] is not None

@@ -31,7 +31,7 @@ from typing import Any
 
 import anyio.to_thread
 import structlog
-from sqlalchemy import BigInteger, Engine, Update, any_, bindparam, update
+from sqlalchemy import BigInteger, Engine, Update, any_, bindparam, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from stepflow.models import Outbox
@@ -74,19 +74,22 @@ not. A test's replacement for the relay (see :func:`in_request`)."""
 
 @functools.cache
 def _mark_sent() -> Update:
-    """``UPDATE outbox SET sent_at = :now WHERE id = ANY(:ids)``, built once (building it costs
-    more than running it; the ids go as one array, as :func:`stepflow.queries.among` sends them)."""
-    return (
-        update(Outbox)
+    """``UPDATE outbox SET sent_at = :now`` for the rows of ``:ids`` no other transaction holds,
+    built once (building it costs more than running it). The ids go as one array, as
+    :func:`stepflow.queries.among` sends them."""
+    free = (
+        select(Outbox.id)
         .where(Outbox.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
-        .values(sent_at=bindparam("now"))
+        .with_for_update(skip_locked=True)
     )
+    return update(Outbox).where(Outbox.id.in_(free.scalar_subquery())).values(sent_at=bindparam("now"))
 
 
 def mark_sent(engine: Engine, outbox_ids: Sequence[int]) -> None:
     """Mark these launch outbox rows handed over now: one ``UPDATE`` by primary key, on its own
-    (autocommit: no ``BEGIN``/``COMMIT`` round trips). A row the actor already consumed is
-    simply not there."""
+    (autocommit: no ``BEGIN``/``COMMIT`` round trips). It never waits for a row: one the actor
+    is consuming (it deletes it) or the clock is handing over again (it marks it itself) is
+    skipped, and one already consumed is simply not there."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(_mark_sent(), {"ids": list(outbox_ids), "now": utcnow()})
 
