@@ -21,7 +21,9 @@ concurrency on the same client. A run's rate = its requests / its wall time; p50
 request, in ms. ``--rounds`` rounds (default 3), each running anchor and StepFlow at c=1 then
 at c=16 (the order of the pair alternates between rounds); the summary prints the medians over
 the rounds and StepFlow / anchor of the median rates. At the end it checks that every launch
-was handed over (no unsent outbox row; one queued message per request on either side).
+was handed over (no unsent outbox row, once StepFlow's launch relay, which hands launches over
+after their responses, is done: it waits ``RELAY_WAIT`` seconds at most; one queued message per
+request on either side).
 
     .venv/bin/python bench/launches.py [--rounds 3] [--requests-c1 300] [--requests-c16 1600]
 
@@ -238,11 +240,20 @@ def prepare(database_url: str, amqp_url: str, folder: Path) -> None:
     write_definitions(folder / "definitions", definition("launches", steps))
 
 
+RELAY_WAIT = 10.0
+"""Seconds the check gives StepFlow's launch relay to mark the last launches of the runs sent."""
+
+
 def check(database_url: str, amqp_url: str, anchor_requests: int, stepflow_requests: int) -> str:
     """Every launch handed over: no unsent outbox row, one queued message per request."""
     engine = create_engine(database_url)
+    deadline = time.monotonic() + RELAY_WAIT
     with engine.connect() as db:
-        unsent = db.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")).scalar_one()
+        while True:
+            unsent = db.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")).scalar_one()
+            if unsent == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         workflows = db.execute(text("SELECT count(*) FROM workflows")).scalar_one()
         rows = db.execute(text(f"SELECT count(*) FROM {ANCHOR_TABLE}")).scalar_one()
     engine.dispose()

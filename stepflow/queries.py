@@ -43,9 +43,10 @@ def definition_right(action: str, groups: Sequence[str]) -> ColumnElement[bool]:
 
 
 def definition_version(
-    identifier: str, version: tuple[int, int, int] | None = None
+    identifier: str | ColumnElement[str], version: Sequence[int | ColumnElement[int]] | None = None
 ) -> Select[tuple[WorkflowDefinition]]:
-    """The definition with that identifier: one exact version, else the highest."""
+    """The definition with that identifier: one exact version, else the highest (values, or
+    bound parameters for a statement built once)."""
     statement = select(WorkflowDefinition).where(WorkflowDefinition.identifier == identifier)
     if version is not None:
         major, minor, micro = version

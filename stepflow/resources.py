@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 from pika.adapters.blocking_connection import BlockingChannel
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.db import session_factory, sync_engine
@@ -70,6 +71,12 @@ class Resources:
             marks=DispatchMarks(sessions),
         )
 
+    @property
+    def engine(self) -> Engine:
+        """The database engine of ``sessions``."""
+        engine: Engine = self.sessions.kw["bind"]
+        return engine
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session inside one transaction, committed when the block ends without error."""
@@ -98,6 +105,4 @@ class Resources:
         for publisher in {id(p): p for p in (self.publisher, self.hand_over, self.dead_letters)}.values():
             publisher.close()
         self.http.close()
-        engine = self.sessions.kw.get("bind")
-        if engine is not None:
-            engine.dispose()
+        self.engine.dispose()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 import structlog
 from litestar import Litestar, Router
 from litestar.config.app import AppConfig
@@ -33,13 +34,12 @@ from stepflow.api.statistics import controller as statistics
 from stepflow.api.workers import controller as workers
 from stepflow.api.workflows import controller as workflows
 from stepflow.api.workflows import events as workflow_events
+from stepflow.api.workflows.launch_relay import HandOver, Launcher, LaunchRelay, in_request
 from stepflow.api.workflows.running import OwedSender
-from stepflow.api.workflows.service import Launcher
 from stepflow.db import async_engine, async_session_factory
 from stepflow.definitions.schema import DefinitionValidator
 from stepflow.resources import Resources
 from stepflow.settings import Settings
-from stepflow.wire.handover import LAUNCH_WORKFLOW, actor_message
 
 log = structlog.get_logger(__name__)
 
@@ -51,8 +51,12 @@ class StepFlow(InitPluginProtocol):
     keeps its own routes, OpenAPI and error handling.
 
     ``launcher`` and ``send_owed`` are the hooks that hand work to the actors (tests replace
-    them); by default the ``launch_workflow`` message and what events owe go through the
-    process's publishers (:class:`~stepflow.resources.Resources`, opened at app init).
+    them). By default launches go through the app's
+    :class:`~stepflow.api.workflows.launch_relay.LaunchRelay` (its thread runs while the app
+    does), and what events owe through the process's publishers
+    (:class:`~stepflow.resources.Resources`, opened at app init). A ``launcher`` replaces the
+    relay: it is called in the launch request, after the commit
+    (:func:`~stepflow.api.workflows.launch_relay.in_request`).
     """
 
     def __init__(
@@ -73,6 +77,13 @@ class StepFlow(InitPluginProtocol):
         sync_sessions = resources.sessions
         # Our own channels instance (not registered as a plugin: a host app may have its own).
         feed = feed_channels(settings)
+        relay: LaunchRelay | None = None
+        hand_over: HandOver
+        if self.launcher is None:
+            relay = LaunchRelay(resources.engine, resources.hand_over)
+            hand_over = relay.hand_over
+        else:
+            hand_over = in_request(self.launcher, resources.engine)
 
         @asynccontextmanager
         async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -84,9 +95,13 @@ class StepFlow(InitPluginProtocol):
                 skipped=len(outcome.skipped),
                 invalid=len(outcome.invalid),
             )
+            if relay is not None:
+                relay.start()
             try:
                 yield
             finally:
+                if relay is not None:
+                    await anyio.to_thread.run_sync(relay.stop)
                 await engine.dispose()
                 resources.close()
 
@@ -94,13 +109,12 @@ class StepFlow(InitPluginProtocol):
             async with sessions() as session:
                 yield session
 
-        launcher = self.launcher or (lambda workflow_id: resources.hand_over.send(actor_message(LAUNCH_WORKFLOW, workflow_id)))
         send_owed = self.send_owed or resources.send_owed
         dependencies = {
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "sessions": Provide(lambda: sessions, sync_to_thread=False),
             "validator": Provide(lambda: validator, sync_to_thread=False),
-            "launcher": Provide(lambda: launcher, sync_to_thread=False),
+            "hand_over": Provide(lambda: hand_over, sync_to_thread=False),
             "send_owed": Provide(lambda: send_owed, sync_to_thread=False),
             "sync_sessions": Provide(lambda: sync_sessions, sync_to_thread=False),
             "session": Provide(provide_session),

@@ -12,8 +12,10 @@ from stepflow.models.base import Base, created_at_column
 class Outbox(Base):
     """An actor message owed after a commit (for example ``launch_workflow``).
 
-    The web process inserts the row with its workflow; the actor deletes it in the
-    transaction that does the work; the clock re-sends rows that stay too long.
+    The web process inserts the row with its workflow, and its launch relay sets ``sent_at``
+    once the broker confirmed the message; the actor deletes the row in the transaction that
+    does the work; the clock re-sends rows that stay too long after ``sent_at`` (or
+    ``inserted_at`` when never sent).
     """
 
     __tablename__ = "outbox"

@@ -1,7 +1,8 @@
 """Workflow instances, their per-step counters, status history and artifacts."""
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, event, text
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -9,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from stepflow.models.base import Base, created_at_column, utcnow
 from stepflow.models.right import Right
+
+if TYPE_CHECKING:
+    from stepflow.security import RightLike
 
 
 class Workflow(Base):
@@ -60,12 +64,15 @@ class Workflow(Base):
     )
 
 
+def view_groups(rights: "Iterable[RightLike]") -> list[str]:
+    """``workflows.view_groups`` for these rights: the groups of the ``view`` ones, sorted."""
+    return sorted({group for right in rights if right.action == "view" for group in right.groups})
+
+
 @event.listens_for(Workflow, "before_insert")
 def _fix_view_groups(mapper: object, connection: object, workflow: Workflow) -> None:
     """A workflow's rights are copied at launch and never change: so are its view groups."""
-    workflow.view_groups = sorted(
-        {group for right in workflow.rights if right.action == "view" for group in right.groups}
-    )
+    workflow.view_groups = view_groups(workflow.rights)
 
 
 class WorkflowStep(Base):

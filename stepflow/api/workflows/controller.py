@@ -27,6 +27,7 @@ from stepflow.api.query import (
     text_filter,
 )
 from stepflow.api.workflows import service
+from stepflow.api.workflows.launch_relay import HandOver
 from stepflow.api.workflows.running import OwedSender, run_change
 from stepflow.api.workflows.views import created_view, full_view, full_views, simple_view
 from stepflow.security import Principal, has_right
@@ -48,12 +49,12 @@ async def json_object(request: Request) -> dict[str, Any]:
 async def launch_workflow(
     request: Request,
     sessions: NamedDependency[async_sessionmaker[AsyncSession]],
-    launcher: NamedDependency[service.Launcher],
+    hand_over: NamedDependency[HandOver],
     principal: NamedDependency[Principal],
 ) -> Response:
     """Launch the latest (or the given ``version``) definition of ``workflow_identifier``."""
     body = await json_object(request)
-    workflow = await service.launch(sessions, launcher, principal, body)
+    workflow = await service.launch(sessions, hand_over, principal, body)
     return Response(content={"data": created_view(workflow)}, status_code=201)
 
 

@@ -2,33 +2,51 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-import anyio.to_thread
 import structlog
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnClause,
+    ColumnElement,
+    DateTime,
+    Row,
+    Select,
+    String,
+    TableValuedAlias,
+    Text,
+    bindparam,
+    column,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from stepflow.api.errors import invalid, reason
+from stepflow.api.workflows.launch_relay import HandOver, Launch
 from stepflow.api.workflows.parameters import merge_parameters
 from stepflow.changes import WORKFLOW_CREATED, Change, WorkflowRef, record
+from stepflow.engine.status import StepCounts
 from stepflow.models import Outbox, Right, Workflow, WorkflowDefinition, WorkflowStatus, WorkflowStep
 from stepflow.models.base import utcnow
+from stepflow.models.workflow import view_groups
 from stepflow.queries import definition_version, visible_workflow_count, visible_workflows
 from stepflow.security import Principal, has_right
+from stepflow.wire.handover import LAUNCH_WORKFLOW
 
 log = structlog.get_logger(__name__)
 
-Launcher = Callable[[int], Any]
-"""Hands a committed workflow to the ``launch_workflow`` actor (blocking; run in a thread)."""
-
 _VERSION = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
-LAUNCH_ACTOR = "launch_workflow"
 
 
 def _version(body: dict[str, Any]) -> tuple[int, int, int] | None:
@@ -42,84 +60,189 @@ def _version(body: dict[str, Any]) -> tuple[int, int, int] | None:
     return int(major), int(minor), int(micro)
 
 
-async def find_definition(session: AsyncSession, body: dict[str, Any]) -> WorkflowDefinition:
+class DefinitionRight(NamedTuple):
+    """A right of the launched definition, copied to the workflow."""
+
+    action: str
+    groups: list[str]
+
+
+_VERSION_PARTS = ("version_major", "version_minor", "version_micro")
+
+
+@functools.cache
+def _launchable(versioned: bool) -> Select[Any]:
+    """The columns of the definition a launch copies, and its rights as a JSON array, in one
+    statement. Parameters: ``identifier``, and the ``version_major``, ``version_minor`` and
+    ``version_micro`` wanted when ``versioned`` (else the latest). Built once per shape, as
+    :func:`_insert_launch`: building a statement costs more CPU than running it."""
+    rights = (
+        select(
+            func.jsonb_agg(
+                aggregate_order_by(func.jsonb_build_object("action", Right.action, "groups", Right.groups), Right.id)
+            )
+        )
+        .where(Right.definition_id == WorkflowDefinition.id)
+        .scalar_subquery()
+    )
+    version = [bindparam(part, type_=BigInteger) for part in _VERSION_PARTS] if versioned else None
+    return definition_version(bindparam("identifier", type_=String), version).with_only_columns(
+        WorkflowDefinition.id,
+        WorkflowDefinition.schema_version,
+        WorkflowDefinition.identifier,
+        WorkflowDefinition.version_major,
+        WorkflowDefinition.version_minor,
+        WorkflowDefinition.version_micro,
+        WorkflowDefinition.tags,
+        WorkflowDefinition.is_live,
+        WorkflowDefinition.steps,
+        WorkflowDefinition.parameters,
+        WorkflowDefinition.notification_hooks,
+        rights.label("rights"),
+    )
+
+
+async def find_definition(session: AsyncSession, body: dict[str, Any]) -> Row[Any]:
+    """The definition ``body`` launches (``workflow_identifier``, ``version`` or the latest),
+    as the row of :func:`_launchable`; 422 when there is none."""
     identifier = body.get("workflow_identifier")
     if not isinstance(identifier, str) or not identifier:
         raise reason(422, "Missing Workflow identifier parameter")
     version = _version(body)
-    definition = await session.scalar(definition_version(identifier, version))
+    parameters = {"identifier": identifier, **dict(zip(_VERSION_PARTS, version or (), strict=False))}
+    definition = (await session.execute(_launchable(version is not None), parameters)).one_or_none()
     if definition is None:
         if version is not None:
             raise reason(422, "Unable to locate workflow with this identifier and version")
         raise reason(422, "Unable to locate workflow with this identifier")
-    await session.refresh(definition, ["rights"])
     return definition
 
 
-async def create_workflow(session: AsyncSession, principal: Principal, body: dict[str, Any]) -> Workflow:
-    """Insert the workflow, its rights, step counters, first status and launch outbox entry.
+def _records(name: str, *columns: ColumnClause[Any]) -> TableValuedAlias:
+    """``jsonb_to_recordset(:name) AS name(columns)``: a JSON array of objects as a table."""
+    return (
+        func.jsonb_to_recordset(bindparam(name, type_=JSONB))
+        .table_valued(*columns)
+        .render_derived(name=name, with_types=True)
+    )
 
-    The caller commits; everything a launch needs is then durable in one transaction.
+
+@functools.cache
+def _insert_launch(columns: tuple[str, ...]) -> Select[tuple[int, int]]:
+    """Every row of a launch in one statement (data-modifying CTEs, each joined to the new
+    workflow): the workflow, its copies of the definition's rights, one counter row per step,
+    its first status and its launch outbox row; selects (workflow id, outbox id).
+
+    Parameters: the workflow's ``columns`` by name, ``now`` (its timestamps and its rows'),
+    ``definition_rights`` (``[{"action", "groups"}]``) and ``workflow_steps``
+    (``[{"id", "name"}]``). Built once per set of columns.
+    """
+    at = bindparam("now", type_=DateTime(timezone=True))
+    new_workflow = (
+        insert(Workflow)
+        .values({**{name: bindparam(name) for name in columns}, "inserted_at": at, "updated_at": at})
+        .returning(Workflow.id)
+        .cte("new_workflow")
+    )
+    workflow_id = new_workflow.c.id
+    definition_rights = _records("definition_rights", column("action", String), column("groups", ARRAY(Text)))
+    new_rights = insert(Right).from_select(
+        ["workflow_id", "action", "groups", "inserted_at"],
+        select(workflow_id, definition_rights.c.action, definition_rights.c.groups, at).select_from(
+            new_workflow.join(definition_rights, true())
+        ),
+        include_defaults=False,
+    )
+    workflow_steps = _records("workflow_steps", column("id", BigInteger), column("name", String))
+    no_jobs = asdict(StepCounts())  # a new step's counters
+    new_steps = insert(WorkflowStep).from_select(
+        ["workflow_id", "step_id", "name", *no_jobs],
+        select(workflow_id, workflow_steps.c.id, workflow_steps.c.name, *map(literal, no_jobs.values())).select_from(
+            new_workflow.join(workflow_steps, true())
+        ),
+        include_defaults=False,
+    )
+    new_status = insert(WorkflowStatus).from_select(
+        ["workflow_id", "state", "inserted_at"], select(workflow_id, literal("pending"), at), include_defaults=False
+    )
+    new_outbox = (
+        insert(Outbox)
+        .from_select(
+            ["actor", "payload", "inserted_at"],
+            select(literal(LAUNCH_WORKFLOW.actor_name), func.jsonb_build_object("workflow_id", workflow_id), at),
+            include_defaults=False,
+        )
+        .returning(Outbox.id)
+        .cte("new_outbox")
+    )
+    return (
+        select(workflow_id, new_outbox.c.id)
+        .select_from(new_workflow.join(new_outbox, true()))
+        .add_cte(new_rights.cte("new_rights"), new_steps.cte("new_steps"), new_status.cte("new_status"))
+    )
+
+
+async def create_workflow(session: AsyncSession, principal: Principal, body: dict[str, Any]) -> tuple[Workflow, int]:
+    """Insert the workflow, its rights, step counters, first status and launch outbox entry;
+    returns the workflow (not attached to the session: what the created view and the change
+    listeners read) and the outbox row's id.
+
+    Two statements, each built once: the definition with its rights, then one ``INSERT`` of
+    every row. (The ORM's unit of work took a flush per table, and more CPU than the rest of
+    the request.) The caller commits; everything a launch needs is then durable in one
+    transaction.
     """
     definition = await find_definition(session, body)
-    if not has_right(definition.rights, principal, "create"):
+    rights = definition.rights or []
+    if not has_right([DefinitionRight(**right) for right in rights], principal, "create"):
         raise reason(403, "Forbidden to create workflow with this identifier")
     reference = body.get("reference")
     if reference is None:
         raise invalid("reference", "can't be blank")
     if not isinstance(reference, str):
         raise invalid("reference")
-    workflow = Workflow(
-        definition_id=definition.id,
-        schema_version=definition.schema_version,
-        identifier=definition.identifier,
-        version_major=definition.version_major,
-        version_minor=definition.version_minor,
-        version_micro=definition.version_micro,
-        tags=list(definition.tags),
-        is_live=definition.is_live,
-        reference=reference,
-        steps=list(definition.steps),
-        parameters=merge_parameters(list(definition.parameters), body.get("parameters")),
-        notification_hooks=list(definition.notification_hooks),
-        status="pending",
-        rights=[Right(action=right.action, groups=list(right.groups)) for right in definition.rights],
-    )
-    session.add(workflow)
-    await session.flush()
+    values: dict[str, Any] = {
+        "definition_id": definition.id,
+        "schema_version": definition.schema_version,
+        "identifier": definition.identifier,
+        "version_major": definition.version_major,
+        "version_minor": definition.version_minor,
+        "version_micro": definition.version_micro,
+        "tags": definition.tags,
+        "is_live": definition.is_live,
+        "reference": reference,
+        "steps": definition.steps,
+        "parameters": merge_parameters(list(definition.parameters), body.get("parameters")),
+        "notification_hooks": definition.notification_hooks,
+        "status": "pending",
+        "view_groups": view_groups(DefinitionRight(**right) for right in rights),
+    }
+    now = utcnow()
+    rows = {
+        "now": now,
+        "definition_rights": rights,
+        "workflow_steps": [{"id": step["id"], "name": step["name"]} for step in definition.steps],
+    }
+    workflow_id, outbox_id = (await session.execute(_insert_launch(tuple(values)), {**values, **rows})).one()
+    workflow = Workflow(id=workflow_id, inserted_at=now, updated_at=now, **values)
     record(session.sync_session, Change(WORKFLOW_CREATED, WorkflowRef.of(workflow)))
-    session.add_all(
-        WorkflowStep(workflow_id=workflow.id, step_id=step["id"], name=step["name"]) for step in workflow.steps
-    )
-    session.add(WorkflowStatus(workflow_id=workflow.id, state="pending"))
-    session.add(Outbox(actor=LAUNCH_ACTOR, payload={"workflow_id": workflow.id}))
-    return workflow
+    return workflow, outbox_id
 
 
 async def launch(
-    sessions: async_sessionmaker[AsyncSession], launcher: Launcher, principal: Principal, body: dict[str, Any]
+    sessions: async_sessionmaker[AsyncSession], hand_over: HandOver, principal: Principal, body: dict[str, Any]
 ) -> Workflow:
-    """Create and commit the workflow, then hand it to the actors.
+    """Create and commit the workflow, then give it to ``hand_over`` (the app's launch relay),
+    which does not wait for the broker.
 
-    If the broker is unreachable the outbox entry stays and the clock sends it later: an
-    accepted workflow is never lost.
+    The outbox entry committed with the workflow is what makes an accepted workflow never
+    lost: if the hand-over fails (the broker is down, the process dies), the clock sends it.
     """
     async with sessions() as session:
         async with session.begin():
-            workflow = await create_workflow(session, principal, body)
+            workflow, outbox_id = await create_workflow(session, principal, body)
     log.info("workflow created", workflow_id=workflow.id, identifier=workflow.identifier)
-    try:
-        await anyio.to_thread.run_sync(launcher, workflow.id)
-    except Exception as error:  # the clock relays the outbox entry
-        log.warning("launch message not sent, left to the clock", workflow_id=workflow.id, error=str(error))
-        return workflow
-    async with sessions() as session:
-        async with session.begin():
-            await session.execute(
-                update(Outbox)
-                .where(Outbox.actor == LAUNCH_ACTOR, Outbox.payload.contains({"workflow_id": workflow.id}))
-                .values(sent_at=utcnow())
-            )
+    await hand_over(Launch(workflow.id, outbox_id))
     return workflow
 
 
