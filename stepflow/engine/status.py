@@ -11,40 +11,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-JOB_STATES = (
-    "queued",
-    "skipped",
-    "processing",
-    "retrying",
-    "error",
-    "completed",
-    "ready_to_init",
-    "ready_to_start",
-    "update",
-    "stopped",
-    "initializing",
-    "starting",
-    "updating",
-    "initialized",
-    "running",
-    "unknown",
-)
-"""Every job state the API may show (the original's enum)."""
-
-FINAL_JOB_STATES = frozenset({"completed", "error", "skipped", "stopped"})
+from stepflow.engine.states import TERMINAL_WORKFLOW_STATES, JobState, WorkflowState
 
 _BUCKETS = {
-    "queued": "queued",
-    "retrying": "queued",
-    "processing": "processing",
-    "completed": "completed",
-    "error": "errors",
-    "skipped": "skipped",
-    "stopped": "stopped",
+    JobState.QUEUED: "queued",
+    JobState.RETRYING: "queued",
+    JobState.PROCESSING: "processing",
+    JobState.COMPLETED: "completed",
+    JobState.ERROR: "errors",
+    JobState.SKIPPED: "skipped",
+    JobState.STOPPED: "stopped",
 }
-
-WORKFLOW_STATES = ("pending", "processing", "paused", "error", "completed", "aborted")
-TERMINAL_WORKFLOW_STATES = frozenset({"completed", "aborted"})
 
 
 def bucket(state: str) -> str:
@@ -144,10 +121,10 @@ def workflow_status(
     empty = StepCounts()
     step_list = list(steps)
     if all(is_satisfied(counts.get(step["id"], empty), allows_failure(step)) for step in step_list):
-        return "completed"
-    if current == "paused":
+        return WorkflowState.COMPLETED
+    if current == WorkflowState.PAUSED:
         return current
     if any(is_failing(counts.get(step["id"], empty), allows_failure(step)) for step in step_list):
-        return "error"
+        return WorkflowState.ERROR
     started = any(c.total - c.skipped > 0 for c in counts.values())
-    return "processing" if started or current == "processing" else "pending"
+    return WorkflowState.PROCESSING if started or current == WorkflowState.PROCESSING else WorkflowState.PENDING

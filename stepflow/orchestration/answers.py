@@ -22,7 +22,7 @@ from stepflow.orchestration.outbox import Owed
 from stepflow.orchestration.locked_workflow import LockedWorkflow
 from stepflow.changes import JOB_PROGRESSION, job_ref
 from stepflow.engine.live import moves_forward
-from stepflow.engine.status import FINAL_JOB_STATES
+from stepflow.engine.states import ACTIVE_STATES, FINAL_JOB_STATES, QUEUED_STATES
 from stepflow.models import Job, JobStatus, LiveWorker, Progression
 from stepflow.models.base import utcnow
 from stepflow.settings import Settings
@@ -30,7 +30,6 @@ from stepflow.wire import messages
 
 log = structlog.get_logger(__name__)
 
-ACTIVE_STATES = frozenset({"queued", "retrying", "processing"})
 QUEUE_NOT_FOUND_MESSAGE = "No worker is started with this queue name."
 NOT_THE_CURRENT_JOB = "The Job ID is not the same as the current job."
 """What an SDK worker answers to a ``stop_process`` sent by queue for a job it does not run."""
@@ -188,7 +187,7 @@ def job_progression(session: Session, message: messages.JobProgression, work_dir
     )
     if inserted is not None:
         locked.workflow.tell(JOB_PROGRESSION, job_ref(job), progression=message.progression)
-    if inserted is None or job.state not in ("queued", "retrying") or locked.aborted:
+    if inserted is None or job.state not in QUEUED_STATES or locked.aborted:
         return Owed()
     locked.workflow.move_job(job, "processing")
     return advance(locked.workflow, work_directory)
@@ -254,7 +253,7 @@ def notification_done(session: Session, job_id: int, error: str | None, work_dir
     except UnknownJob:
         log.info("notification of a deleted workflow ignored")
         return Owed()
-    if locked.job.state not in ("queued", "retrying"):
+    if locked.job.state not in QUEUED_STATES:
         return Owed()
     if error is not None:
         log.warning("notification failed", message=error)

@@ -19,18 +19,23 @@ from stepflow.orchestration import live
 from stepflow.orchestration.advance import advance, job_inputs, workflow_context
 from stepflow.orchestration.outbox import Owed, owe_direct_message
 from stepflow.orchestration.locked_workflow import LockedWorkflow
-from stepflow.orchestration.answers import ACTIVE_STATES
 from stepflow.orchestration.worker_news import job_worker_instance
 from stepflow.changes import JOB_RETRIED, WORKFLOW_DELETED, job_ref
 from stepflow.engine.launch import JobPlan, input_steps, plan_step
-from stepflow.engine.status import TERMINAL_WORKFLOW_STATES, workflow_status
+from stepflow.engine.states import (
+    ACTIVE_STATES,
+    RETRYABLE_STATES,
+    TERMINAL_WORKFLOW_STATES,
+    UPDATE,
+    JobState,
+    WorkflowState,
+)
+from stepflow.engine.status import workflow_status
 from stepflow.models import Job, Update, Workflow
 from stepflow.wire.direct_messaging import add_to_black_list, stop_process
 from stepflow.wire.orders import JobOrder
 
 log = structlog.get_logger(__name__)
-
-RETRYABLE_STATES = frozenset({"error", "stopped"})
 
 
 class EventRefused(Exception):
@@ -73,7 +78,7 @@ def _replan(locked: LockedWorkflow, job: Job, work_directory: str) -> Owed:
             job.parameters = plan.parameters
             job.kind = plan.kind
             description = {"message": plan.message} if plan.message else None
-            if plan.state != "queued":
+            if plan.state != JobState.QUEUED:
                 locked.move_job(job, plan.state, description)
             owed.start(job.id, step, plan)
         else:
@@ -99,7 +104,7 @@ def retry(session: Session, workflow_id: int, job_id: int, work_directory: str) 
     job.attempt += 1
     job.dispatched_at = None
     locked.tell(JOB_RETRIED, job_ref(job))
-    cause = locked.move_job(job, "retrying", {"attempt": job.attempt})
+    cause = locked.move_job(job, JobState.RETRYING, {"attempt": job.attempt})
     step = next(s for s in locked.steps if s["id"] == job.step_id)
     owed = Owed()
     if job.kind == "notification":
@@ -119,15 +124,15 @@ def abort(session: Session, workflow_id: int, work_directory: str) -> Owed:
     The live jobs of a live workflow stop as ``live.stop_jobs`` says (engine.md §10 stop)."""
     locked = _lock(session, workflow_id)
     status = locked.workflow.status
-    if status == "aborted":
+    if status == WorkflowState.ABORTED:
         return Owed()
-    if status == "completed":
+    if status == WorkflowState.COMPLETED:
         raise _conflict(f"workflow {workflow_id} is completed")
     owed = Owed()
     counts = locked.counts()
     for step in locked.steps:
         if counts.get(step["id"]) is None or counts[step["id"]].total == 0:
-            locked.create_job(step, JobPlan(0, "skipped"))
+            locked.create_job(step, JobPlan(0, JobState.SKIPPED))
     if locked.workflow.is_live:
         owed = live.stop_jobs(locked)
     active = session.scalars(
@@ -136,15 +141,15 @@ def abort(session: Session, workflow_id: int, work_directory: str) -> Owed:
         .order_by(Job.id)
     )
     for job in active:
-        if job.kind == "worker" and job.state == "processing":
+        if job.kind == "worker" and job.state == JobState.PROCESSING:
             instance_id = session.scalar(job_worker_instance(job.id))
             stop = stop_process(job.id, job.name, job.parameters, instance_id)
             owed.direct_messages.append(owe_direct_message(session, stop))
             continue
         if job.kind == "worker" and job.dispatched_at is not None:
             owed.direct_messages.append(owe_direct_message(session, add_to_black_list(job.id, job.name)))
-        locked.move_job(job, "stopped", {"message": "aborted before it started"})
-    locked.set_status("aborted")
+        locked.move_job(job, JobState.STOPPED, {"message": "aborted before it started"})
+    locked.set_status(WorkflowState.ABORTED)
     log.info("workflow aborted")
     return owed
 
@@ -152,19 +157,19 @@ def abort(session: Session, workflow_id: int, work_directory: str) -> Owed:
 def pause(session: Session, workflow_id: int) -> None:
     """Start nothing new; running jobs finish and completion is still detected."""
     locked = _lock(session, workflow_id)
-    if locked.workflow.status == "paused":
+    if locked.workflow.status == WorkflowState.PAUSED:
         return
     if locked.workflow.status in TERMINAL_WORKFLOW_STATES:
         raise _conflict(f"workflow {workflow_id} is {locked.workflow.status}")
-    locked.set_status("paused")
+    locked.set_status(WorkflowState.PAUSED)
 
 
 def resume(session: Session, workflow_id: int, work_directory: str) -> Owed:
     """Recompute the status of a paused workflow and start what may start."""
     locked = _lock(session, workflow_id)
-    if locked.workflow.status != "paused":
+    if locked.workflow.status != WorkflowState.PAUSED:
         return Owed()
-    locked.set_status(workflow_status("processing", locked.steps, locked.counts()))
+    locked.set_status(workflow_status(WorkflowState.PROCESSING, locked.steps, locked.counts()))
     return advance(locked, work_directory)
 
 
@@ -186,7 +191,7 @@ def update(session: Session, workflow_id: int, job_id: int, parameters: Sequence
         for parameter in job.parameters
     ]
     session.add(Update(job_id=job.id, parameters=list(parameters)))
-    locked.record(job, "update", {"parameters": list(parameters)})
+    locked.record(job, UPDATE, {"parameters": list(parameters)})
     return live.update(locked, job) if job.is_live else Owed()
 
 

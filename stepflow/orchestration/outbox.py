@@ -21,6 +21,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.engine.launch import JobPlan
+from stepflow.engine.states import QUEUED_STATES, JobState
 from stepflow.models import Job, Outbox
 from stepflow.models.base import utcnow
 from stepflow.wire.direct_messaging import publish_direct_message
@@ -45,7 +46,7 @@ class Owed:
 
     def start(self, job_id: int, step: Mapping[str, Any], plan: JobPlan) -> None:
         """Owe what runs a newly planned job: its order, or its notification run."""
-        if plan.state != "queued":
+        if plan.state != JobState.QUEUED:
             return
         if plan.kind == "notification":
             self.notifications.append(job_id)
@@ -137,7 +138,7 @@ def undispatched(session: Session, older_than: float, limit: int = 500) -> Owed:
     )
     rows = session.execute(
         select(Job.id, Job.kind, Job.name, Job.step_id, Job.parameters)
-        .where(Job.dispatched_at.is_(None), Job.state.in_(("queued", "retrying")), due, Job.is_live.is_(False))
+        .where(Job.dispatched_at.is_(None), Job.state.in_(QUEUED_STATES), due, Job.is_live.is_(False))
         .order_by(Job.id)
         .limit(limit)
     )

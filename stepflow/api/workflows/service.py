@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from stepflow.api.errors import invalid, reason
 from stepflow.api.workflows.parameters import merge_parameters
 from stepflow.changes import WORKFLOW_CREATED, Change, WorkflowRef, record
+from stepflow.engine.states import WorkflowState
 from stepflow.models import Outbox, Right, Workflow, WorkflowDefinition, WorkflowStatus, WorkflowStep
 from stepflow.models.base import utcnow
 from stepflow.queries import definition_version, visible_workflow_count, visible_workflows
@@ -82,7 +83,7 @@ async def create_workflow(session: AsyncSession, principal: Principal, body: dic
         steps=list(definition.steps),
         parameters=merge_parameters(list(definition.parameters), body.get("parameters")),
         notification_hooks=list(definition.notification_hooks),
-        status="pending",
+        status=WorkflowState.PENDING,
         rights=[Right(action=right.action, groups=list(right.groups)) for right in definition.rights],
     )
     session.add(workflow)
@@ -91,7 +92,7 @@ async def create_workflow(session: AsyncSession, principal: Principal, body: dic
     session.add_all(
         WorkflowStep(workflow_id=workflow.id, step_id=step["id"], name=step["name"]) for step in workflow.steps
     )
-    session.add(WorkflowStatus(workflow_id=workflow.id, state="pending"))
+    session.add(WorkflowStatus(workflow_id=workflow.id, state=WorkflowState.PENDING))
     session.add(Outbox(actor=LAUNCH_ACTOR, payload={"workflow_id": workflow.id}))
     return workflow
 
@@ -130,9 +131,7 @@ async def load_workflow(session: AsyncSession, workflow_id: int) -> Workflow | N
     return workflow
 
 
-WORKFLOW_STATES_FILTER = frozenset(
-    {"pending", "processing", "paused", "error", "completed", "aborted", "skipped", "retrying"}
-)
+WORKFLOW_STATES_FILTER = frozenset({*WorkflowState, "skipped", "retrying"})
 """Values of the ``states`` filter: ours (ours.md §3.4) plus the original's ``skipped`` and
 ``retrying``, still accepted (no current status holds them, so they match nothing)."""
 
