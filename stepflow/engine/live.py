@@ -14,7 +14,7 @@ from typing import Any
 
 from stepflow.engine.graph import parent_ids
 from stepflow.engine.launch import JobPlan, Parameter, one_for_one, source_paths
-from stepflow.engine.states import LIVE_STAGES, JobState
+from stepflow.engine.states import JobState
 from stepflow.engine.status import StepCounts
 from stepflow.engine.templates import WorkflowContext, bindings, evaluate_condition
 
@@ -78,12 +78,6 @@ def announced_queue_name(direct_messaging_queue_name: str) -> str:
     """The job parameter value a worker's ``direct_messaging_queue_name`` stands for: the SDK
     prefixes the identifier it was given with ``direct_messaging_``."""
     return direct_messaging_queue_name.removeprefix(DIRECT_MESSAGING_PREFIX)
-
-
-def moves_forward(current: str, target: str) -> bool:
-    """Whether a worker report of ``target`` advances a live job now in ``current``; a
-    redelivered or late report (the job is there or beyond, or finished) changes nothing."""
-    return current in LIVE_STAGES and target in LIVE_STAGES and LIVE_STAGES.index(target) > LIVE_STAGES.index(current)
 
 
 @dataclass(frozen=True, slots=True)

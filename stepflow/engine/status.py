@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from stepflow.engine.states import TERMINAL_WORKFLOW_STATES, JobState, WorkflowState
+from stepflow.engine.states import JobState, WorkflowState
+from stepflow.engine.transitions import STATUS_RULES, Progress
 
 _BUCKETS = {
     JobState.QUEUED: "queued",
@@ -104,27 +105,25 @@ def is_failing(counts: StepCounts, allow_failure: bool = False) -> bool:
     return not allow_failure and (counts.errors + counts.stopped) > 0
 
 
+def progress(steps: Iterable[Mapping[str, Any]], counts: Mapping[int, StepCounts]) -> Progress:
+    """What the counters show, the first that holds: every step satisfied, a job that may not
+    fail in error or stopped, a job beyond skipped ones, else nothing started."""
+    empty = StepCounts()
+    step_list = list(steps)
+    if all(is_satisfied(counts.get(step["id"], empty), allows_failure(step)) for step in step_list):
+        return Progress.DONE
+    if any(is_failing(counts.get(step["id"], empty), allows_failure(step)) for step in step_list):
+        return Progress.FAILING
+    if any(c.total - c.skipped > 0 for c in counts.values()):
+        return Progress.STARTED
+    return Progress.IDLE
+
+
 def workflow_status(
     current: str,
     steps: Iterable[Mapping[str, Any]],
     counts: Mapping[int, StepCounts],
-) -> str:
-    """The workflow status the counters imply, given the current one.
-
-    ``completed`` and ``aborted`` are terminal; ``paused`` stays until resumed (a completion
-    is still detected). Otherwise: ``error`` while a job that may not fail is in error or
-    stopped, ``completed`` once every step is satisfied and nothing runs, ``processing`` once
-    a job beyond skipped ones exists, else ``pending``.
-    """
-    if current in TERMINAL_WORKFLOW_STATES:
-        return current
-    empty = StepCounts()
-    step_list = list(steps)
-    if all(is_satisfied(counts.get(step["id"], empty), allows_failure(step)) for step in step_list):
-        return WorkflowState.COMPLETED
-    if current == WorkflowState.PAUSED:
-        return current
-    if any(is_failing(counts.get(step["id"], empty), allows_failure(step)) for step in step_list):
-        return WorkflowState.ERROR
-    started = any(c.total - c.skipped > 0 for c in counts.values())
-    return WorkflowState.PROCESSING if started or current == WorkflowState.PROCESSING else WorkflowState.PENDING
+) -> WorkflowState:
+    """The workflow status the counters imply, given the current one
+    (``stepflow.engine.transitions.STATUS_RULES``)."""
+    return STATUS_RULES[WorkflowState(current)][progress(steps, counts)]

@@ -22,15 +22,9 @@ from stepflow.orchestration.locked_workflow import LockedWorkflow
 from stepflow.orchestration.worker_news import job_worker_instance
 from stepflow.changes import JOB_RETRIED, WORKFLOW_DELETED, job_ref
 from stepflow.engine.launch import JobPlan, input_steps, plan_step
-from stepflow.engine.states import (
-    ACTIVE_STATES,
-    RETRYABLE_STATES,
-    TERMINAL_WORKFLOW_STATES,
-    UPDATE,
-    JobState,
-    WorkflowState,
-)
+from stepflow.engine.states import ACTIVE_STATES, RETRYABLE_STATES, UPDATE, JobState, WorkflowState
 from stepflow.engine.status import workflow_status
+from stepflow.engine.transitions import Verdict, WorkflowEvent, verdict
 from stepflow.models import Job, Update, Workflow
 from stepflow.wire.direct_messaging import add_to_black_list, stop_process
 from stepflow.wire.orders import JobOrder
@@ -57,6 +51,16 @@ def _lock(session: Session, workflow_id: int) -> LockedWorkflow:
         raise EventRefused(404, {"errors": {"detail": f"Workflow {workflow_id} not found"}})
     structlog.contextvars.bind_contextvars(workflow_id=workflow_id)
     return locked
+
+
+def _applies(locked: LockedWorkflow, event: WorkflowEvent) -> bool:
+    """Whether ``event`` applies to the workflow in its status (False: nothing to do); raises
+    ``EventRefused`` (409) when the status refuses it (``stepflow.engine.transitions``)."""
+    status = locked.workflow.status
+    found = verdict(event, status)
+    if found is Verdict.CONFLICT:
+        raise _conflict(f"workflow {locked.id} is {status}")
+    return found is Verdict.APPLY
 
 
 def _job_of(session: Session, locked: LockedWorkflow, job_id: int) -> Job:
@@ -95,8 +99,7 @@ def retry(session: Session, workflow_id: int, job_id: int, work_directory: str) 
     """
     locked = _lock(session, workflow_id)
     job = _job_of(session, locked, job_id)
-    if locked.workflow.status in TERMINAL_WORKFLOW_STATES:
-        raise _conflict(f"workflow {workflow_id} is {locked.workflow.status}")
+    _applies(locked, WorkflowEvent.RETRY)
     if job.state not in RETRYABLE_STATES:
         raise _conflict(f"job {job_id} is {job.state}: only a job in error or stopped can be retried")
     if job.is_live:
@@ -123,11 +126,8 @@ def abort(session: Session, workflow_id: int, work_directory: str) -> Owed:
     and stopped, running jobs are told to stop; the workflow is ``aborted`` (terminal).
     The live jobs of a live workflow stop as ``live.stop_jobs`` says (engine.md §10 stop)."""
     locked = _lock(session, workflow_id)
-    status = locked.workflow.status
-    if status == WorkflowState.ABORTED:
+    if not _applies(locked, WorkflowEvent.ABORT):
         return Owed()
-    if status == WorkflowState.COMPLETED:
-        raise _conflict(f"workflow {workflow_id} is completed")
     owed = Owed()
     counts = locked.counts()
     for step in locked.steps:
@@ -157,17 +157,14 @@ def abort(session: Session, workflow_id: int, work_directory: str) -> Owed:
 def pause(session: Session, workflow_id: int) -> None:
     """Start nothing new; running jobs finish and completion is still detected."""
     locked = _lock(session, workflow_id)
-    if locked.workflow.status == WorkflowState.PAUSED:
-        return
-    if locked.workflow.status in TERMINAL_WORKFLOW_STATES:
-        raise _conflict(f"workflow {workflow_id} is {locked.workflow.status}")
-    locked.set_status(WorkflowState.PAUSED)
+    if _applies(locked, WorkflowEvent.PAUSE):
+        locked.set_status(WorkflowState.PAUSED)
 
 
 def resume(session: Session, workflow_id: int, work_directory: str) -> Owed:
     """Recompute the status of a paused workflow and start what may start."""
     locked = _lock(session, workflow_id)
-    if locked.workflow.status != WorkflowState.PAUSED:
+    if not _applies(locked, WorkflowEvent.RESUME):
         return Owed()
     locked.set_status(workflow_status(WorkflowState.PROCESSING, locked.steps, locked.counts()))
     return advance(locked, work_directory)
@@ -198,11 +195,8 @@ def update(session: Session, workflow_id: int, job_id: int, parameters: Sequence
 def delete(session: Session, workflow_id: int, work_directory: str) -> Owed:
     """Abort the workflow if it still runs, then delete it with everything it owns."""
     locked = _lock(session, workflow_id)
-    owed = (
-        abort(session, workflow_id, work_directory)
-        if locked.workflow.status not in TERMINAL_WORKFLOW_STATES
-        else Owed()
-    )
+    running = verdict(WorkflowEvent.ABORT, locked.workflow.status) is Verdict.APPLY
+    owed = abort(session, workflow_id, work_directory) if running else Owed()
     locked.tell(WORKFLOW_DELETED)
     session.execute(sql_delete(Workflow).where(Workflow.id == workflow_id))
     log.info("workflow deleted")
