@@ -27,7 +27,7 @@ from stepflow.engine.status import workflow_status
 from stepflow.engine.transitions import Verdict, WorkflowEvent, verdict
 from stepflow.models import Job, Update, Workflow
 from stepflow.wire.direct_messaging import add_to_black_list, stop_process
-from stepflow.wire.orders import JobOrder
+from stepflow.wire.orders import JobOrder, Submission
 
 log = structlog.get_logger(__name__)
 
@@ -113,7 +113,7 @@ def retry(session: Session, workflow_id: int, job_id: int, work_directory: str) 
     if job.kind == "notification":
         owed.notifications.append(job.id)
     elif job.parameters:
-        owed.orders.append(JobOrder(job.id, job.name, job.step_id, job.parameters))
+        owed.orders.append(Submission(job.name, job.step_id, JobOrder(job.id, job.parameters)))
     else:
         owed = _replan(locked, job, work_directory)
     log.info("job retried", job_id=job_id, attempt=job.attempt, step_id=step["id"])

@@ -25,7 +25,7 @@ from stepflow.engine.states import QUEUED_STATES, JobState
 from stepflow.models import Job, Outbox
 from stepflow.models.base import utcnow
 from stepflow.wire.direct_messaging import publish_direct_message
-from stepflow.wire.orders import JobOrder
+from stepflow.wire.orders import JobOrder, Submission
 from stepflow.wire.publisher import PUBLISH_ERRORS, ConfirmingPublisher, publish_orders
 
 log = structlog.get_logger(__name__)
@@ -40,7 +40,7 @@ NotificationSender = Callable[[int], Any]
 class Owed:
     """Messages a transaction made necessary: send them once it has committed."""
 
-    orders: list[JobOrder] = field(default_factory=list)
+    orders: list[Submission] = field(default_factory=list)
     notifications: list[int] = field(default_factory=list)
     direct_messages: list[int] = field(default_factory=list)
 
@@ -51,7 +51,7 @@ class Owed:
         if plan.kind == "notification":
             self.notifications.append(job_id)
         else:
-            self.orders.append(JobOrder(job_id, step["name"], step["id"], plan.parameters))
+            self.orders.append(Submission(step["name"], step["id"], JobOrder(job_id, plan.parameters)))
 
     def add(self, other: Owed) -> Owed:
         self.orders += other.orders
@@ -147,5 +147,5 @@ def undispatched(session: Session, older_than: float, limit: int = 500) -> Owed:
         if kind == "notification":
             owed.notifications.append(job_id)
         else:
-            owed.orders.append(JobOrder(job_id, name, step_id, parameters))
+            owed.orders.append(Submission(name, step_id, JobOrder(job_id, parameters)))
     return owed
