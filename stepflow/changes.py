@@ -11,9 +11,10 @@ Code that changes a workflow, a job or a worker records a :class:`Change` on its
   must not raise, and an error is only logged.
 
 A rollback forgets the changes. Nothing here knows who listens: the websocket feed, the
-notification hooks, Slack and the metrics each register their own listener. Works for the
-sync sessions of the actors and for the async sessions of the web (whose sync session fires
-the same events).
+notification hooks, Slack and the metrics each register their own listener. Only sessions of
+a :func:`session_class` tell them (``stepflow.db`` gives one to every session factory): the
+sync sessions of the actors and the async sessions of the web (whose sync session fires the
+same events). Importing this module registers nothing with SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ _after: dict[str, AfterCommit] = {}
 
 
 def record(session: Session, change: Change) -> None:
-    """Note ``change`` on ``session``; listeners see it when the transaction commits."""
+    """Note ``change`` on ``session`` (one of a :func:`session_class`); listeners see it when the
+    transaction commits."""
     session.info.setdefault(KEY, []).append(change)
 
 
@@ -123,7 +125,6 @@ def forget_listeners() -> None:
     _after.clear()
 
 
-@event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
     changes = session.info.get(KEY)
     if changes:
@@ -140,7 +141,6 @@ def _safely(name: str, call: Callable[[], object]) -> None:
         log.exception("after-commit listener failed", listener=name)
 
 
-@event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
     changes = session.info.pop(KEY, None)
     follow_ups = session.info.pop(FOLLOW_UPS, ())
@@ -153,7 +153,20 @@ def _after_commit(session: Session) -> None:
         _safely(name, lambda: listener(batch))  # noqa: B023 (called at once)
 
 
-@event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(KEY, None)
     session.info.pop(FOLLOW_UPS, None)
+
+
+def session_class() -> type[Session]:
+    """A new ``Session`` subclass whose transactions tell the listeners when they commit, and
+    forget their changes when they roll back. Each call makes a class of its own and hooks it
+    alone, so ``Session`` and the sessions of anyone else stay as they are."""
+
+    class ChangeSession(Session):
+        """A session whose committed changes reach the listeners (``stepflow.changes``)."""
+
+    event.listen(ChangeSession, "before_commit", _before_commit)
+    event.listen(ChangeSession, "after_commit", _after_commit)
+    event.listen(ChangeSession, "after_rollback", _after_rollback)
+    return ChangeSession

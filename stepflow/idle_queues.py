@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from stepflow.engine.states import QUEUED_STATES
 from stepflow.models import Job
 
 log = structlog.get_logger(__name__)
@@ -31,7 +32,7 @@ def waiting_orders(session: Session) -> dict[str, int]:
     rows = session.execute(
         select(Job.name, func.count())
         .where(
-            Job.state.in_(("queued", "retrying")),
+            Job.state.in_(QUEUED_STATES),
             Job.kind == "worker",
             Job.dispatched_at.is_not(None),
             Job.is_live.is_(False),

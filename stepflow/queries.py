@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import BigInteger, ColumnElement, Select, any_, bindparam, cast, exists, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from stepflow.engine.states import JobState
 from stepflow.models import Job, Progression, Right, Workflow, WorkflowCounter, WorkflowDefinition
 
 BLACK_LIST_DAYS = 7
@@ -69,7 +70,7 @@ def black_listed_jobs(now: datetime) -> Select[tuple[int]]:
     return (
         select(Job.id)
         .where(
-            Job.state == "stopped",
+            Job.state == JobState.STOPPED,
             Job.kind == "worker",
             Job.updated_at >= now - timedelta(days=BLACK_LIST_DAYS),
             ~exists(select(Progression.id).where(Progression.job_id == Job.id)),

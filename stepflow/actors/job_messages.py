@@ -35,6 +35,7 @@ from stepflow.resources import Resources
 from stepflow.wire import messages
 from stepflow.wire.dead_letters import dead_letter
 from stepflow.wire.handover import JOB_ANSWERS, actor_message
+from stepflow.wire.orders import JobOrder
 from stepflow.wire.topology import JOB_COMPLETED, JOB_ERROR, JOB_PROGRESSION, JOB_QUEUE_NOT_FOUND, JOB_STOPPED
 
 log = structlog.get_logger(__name__)
@@ -61,7 +62,7 @@ def _job_error(session: Session, message: messages.JobError, resources: Resource
     return answers.job_failed(session, message.job_id, message.description(), work_directory, busy)
 
 
-def _queue_not_found(session: Session, message: messages.JobOrder, resources: Resources) -> Owed:
+def _queue_not_found(session: Session, message: JobOrder, resources: Resources) -> Owed:
     work_directory = resources.settings.workers_work_directory
     return answers.job_failed(session, message.job_id, answers.QUEUE_NOT_FOUND_MESSAGE, work_directory)
 
@@ -77,7 +78,7 @@ DECISIONS: dict[str, Decision] = {
     JOB_STOPPED: Decision(
         messages.JobStopped, lambda s, m, r: answers.job_stopped(s, m, r.settings.workers_work_directory)
     ),
-    JOB_QUEUE_NOT_FOUND: Decision(messages.JobOrder, _queue_not_found),
+    JOB_QUEUE_NOT_FOUND: Decision(JobOrder, _queue_not_found),
 }
 """Each job-answer queue → how its answers are decided."""
 

@@ -22,6 +22,7 @@ from stepflow.orchestration.advance import workflow_context
 from stepflow.orchestration.locked_workflow import read_job_inputs
 from stepflow.orchestration.announcements import ANNOUNCE, HOOK
 from stepflow.engine.launch import input_steps, source_paths
+from stepflow.engine.states import QUEUED_STATES
 from stepflow.engine.notification import SlackNotification, WebhookNotification, notification_request
 from stepflow.models import Job, Outbox, Workflow
 from stepflow.models.base import utcnow
@@ -57,7 +58,7 @@ def _notification_of(resources: Resources, job_id: int) -> SlackNotification | W
     settings = resources.settings
     with resources.sessions() as session:
         job = session.get(Job, job_id)
-        if job is None or job.state not in ("queued", "retrying"):
+        if job is None or job.state not in QUEUED_STATES:
             return None
         workflow = session.get(Workflow, job.workflow_id)
         assert workflow is not None

@@ -32,6 +32,7 @@ from stepflow.orchestration import answers
 from stepflow.resources import Resources
 from stepflow.orchestration.outbox import Owed
 from stepflow.engine.live import announced_queue_name
+from stepflow.engine.states import JobState
 from stepflow.wire.dead_letters import dead_letter
 from stepflow.wire.topology import (
     DIRECT_MESSAGING_NOT_FOUND,
@@ -159,17 +160,17 @@ def _live_job_report(resources: Resources, queue: str, payload: Mapping[str, Any
 
 def worker_initialized(resources: Resources, payload: dict[str, Any]) -> None:
     """The live job's worker answered ``init_process``: ``ready_to_start``, then ``start_process``."""
-    _live_job_report(resources, WORKER_INITIALIZED, payload, "ready_to_start")
+    _live_job_report(resources, WORKER_INITIALIZED, payload, JobState.READY_TO_START)
 
 
 def worker_started(resources: Resources, payload: dict[str, Any]) -> None:
     """The live job's worker answered ``start_process``: ``processing``."""
-    _live_job_report(resources, WORKER_STARTED, payload, "processing")
+    _live_job_report(resources, WORKER_STARTED, payload, JobState.PROCESSING)
 
 
 def worker_updated(resources: Resources, payload: dict[str, Any]) -> None:
     """The live job's worker applied ``update_process``: ``processing`` again."""
-    _live_job_report(resources, WORKER_UPDATED, payload, "processing")
+    _live_job_report(resources, WORKER_UPDATED, payload, JobState.PROCESSING)
 
 
 def _unroutable(queue: str, delivery: Mapping[str, Any], event: str = "unroutable message acked") -> None:

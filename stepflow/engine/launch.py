@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stepflow.engine.graph import parent_ids
+from stepflow.engine.states import JobState
 from stepflow.engine.templates import (
     WorkflowContext,
     bindings,
@@ -37,7 +38,7 @@ class JobPlan:
     ``notification``, the notifier); ``skipped``/``error`` ones are final."""
 
     input_index: int
-    state: str
+    state: JobState
     parameters: list[Parameter] = field(default_factory=list)
     message: str | None = None
     kind: str = "worker"
@@ -204,7 +205,7 @@ def one_for_one(
     segments = _segments(step, context)
     rounds: list[Mapping[str, Any] | None] = [None] if segments is None else list(segments)
     if not rounds:
-        return [JobPlan(0, "skipped")]
+        return [JobPlan(0, JobState.SKIPPED)]
     plans = []
     for round_index, segment in enumerate(rounds):
         for source_index, source in enumerate(sources):
@@ -230,7 +231,7 @@ def one_for_one(
                     "requirements", "requirements", {"paths": _unique(declared_requirements + required + sibling)}
                 )
             )
-            plans.append(JobPlan(round_index * len(sources) + source_index, "queued", compiled))
+            plans.append(JobPlan(round_index * len(sources) + source_index, JobState.QUEUED, compiled))
     return plans
 
 
@@ -273,7 +274,7 @@ def _one_for_many(
             _parameter("requirements", "requirements", {"paths": requirements}),
         ]
     )
-    return [JobPlan(0, "queued", parameters)]
+    return [JobPlan(0, JobState.QUEUED, parameters)]
 
 
 def plan_step(
@@ -290,17 +291,17 @@ def plan_step(
     """
     mode = step.get("mode") or "one_for_one"
     if mode not in SUPPORTED_MODES:
-        return [JobPlan(0, "error", message=f"mode {mode} is not supported")]
+        return [JobPlan(0, JobState.ERROR, message=f"mode {mode} is not supported")]
     try:
         sources = source_paths(step, context, inputs)
         condition = step.get("condition")
         if condition not in (None, 0, "") and not evaluate_condition(str(condition), bindings(context, step, sources)):
-            return [JobPlan(0, "skipped")]
+            return [JobPlan(0, JobState.SKIPPED)]
         if mode == "notification":
             # Runs even without inputs (engine.md §5.2); the notifier renders its templates.
-            return [JobPlan(0, "queued", kind="notification")]
+            return [JobPlan(0, JobState.QUEUED, kind="notification")]
         if not sources:
-            return [JobPlan(0, "skipped")]
+            return [JobPlan(0, JobState.SKIPPED)]
         required = _unique(
             path
             for required_id in step.get("required") or []
@@ -311,7 +312,7 @@ def plan_step(
             return _one_for_many(step, context, sources, required)
         return one_for_one(step, context, sources, required)
     except ValueError as error:  # a bad condition (Q2), template or filter: the step fails, visibly
-        return [JobPlan(0, "error", message=f"step {step['id']} ({step['name']}): {error}")]
+        return [JobPlan(0, JobState.ERROR, message=f"step {step['id']} ({step['name']}): {error}")]
 
 
 def input_steps(step: Mapping[str, Any]) -> list[int]:

@@ -14,14 +14,12 @@ from typing import Any
 
 from stepflow.engine.graph import parent_ids
 from stepflow.engine.launch import JobPlan, Parameter, one_for_one, source_paths
+from stepflow.engine.states import JobState
 from stepflow.engine.status import StepCounts
 from stepflow.engine.templates import WorkflowContext, bindings, evaluate_condition
 
 QUEUE_NAME_PARAMETER = "direct_messaging_queue_name"
 DIRECT_MESSAGING_PREFIX = "direct_messaging_"
-
-STAGES = ("queued", "ready_to_init", "initializing", "ready_to_start", "starting", "processing")
-"""The stages a live job goes through, in order; worker messages only move it forward."""
 
 
 def live_steps_to_start(
@@ -57,7 +55,7 @@ def plan_live_step(
         sources = source_paths(step, context, inputs)
         condition = step.get("condition")
         if condition not in (None, 0, "") and not evaluate_condition(str(condition), bindings(context, step, sources)):
-            return JobPlan(0, "skipped")
+            return JobPlan(0, JobState.SKIPPED)
         if not sources:
             raise ValueError("a live step needs a source")
         queue = {"id": QUEUE_NAME_PARAMETER, "type": "string", "value": queue_name}
@@ -65,7 +63,7 @@ def plan_live_step(
         (plan,) = one_for_one(live, context, [min(sources)], [])
         return plan
     except ValueError as error:
-        return JobPlan(0, "error", message=f"step {step['id']} ({step['name']}): {error}")
+        return JobPlan(0, JobState.ERROR, message=f"step {step['id']} ({step['name']}): {error}")
 
 
 def queue_name_of(parameters: Sequence[Mapping[str, Any]]) -> str | None:
@@ -80,12 +78,6 @@ def announced_queue_name(direct_messaging_queue_name: str) -> str:
     """The job parameter value a worker's ``direct_messaging_queue_name`` stands for: the SDK
     prefixes the identifier it was given with ``direct_messaging_``."""
     return direct_messaging_queue_name.removeprefix(DIRECT_MESSAGING_PREFIX)
-
-
-def moves_forward(current: str, target: str) -> bool:
-    """Whether a worker report of ``target`` advances a live job now in ``current``; a
-    redelivered or late report (the job is there or beyond, or finished) changes nothing."""
-    return current in STAGES and target in STAGES and STAGES.index(target) > STAGES.index(current)
 
 
 @dataclass(frozen=True, slots=True)

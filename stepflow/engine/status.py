@@ -11,40 +11,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-JOB_STATES = (
-    "queued",
-    "skipped",
-    "processing",
-    "retrying",
-    "error",
-    "completed",
-    "ready_to_init",
-    "ready_to_start",
-    "update",
-    "stopped",
-    "initializing",
-    "starting",
-    "updating",
-    "initialized",
-    "running",
-    "unknown",
-)
-"""Every job state the API may show (the original's enum)."""
-
-FINAL_JOB_STATES = frozenset({"completed", "error", "skipped", "stopped"})
+from stepflow.engine.states import JobState, WorkflowState
+from stepflow.engine.transitions import STATUS_RULES, Progress
 
 _BUCKETS = {
-    "queued": "queued",
-    "retrying": "queued",
-    "processing": "processing",
-    "completed": "completed",
-    "error": "errors",
-    "skipped": "skipped",
-    "stopped": "stopped",
+    JobState.QUEUED: "queued",
+    JobState.RETRYING: "queued",
+    JobState.PROCESSING: "processing",
+    JobState.COMPLETED: "completed",
+    JobState.ERROR: "errors",
+    JobState.SKIPPED: "skipped",
+    JobState.STOPPED: "stopped",
 }
-
-WORKFLOW_STATES = ("pending", "processing", "paused", "error", "completed", "aborted")
-TERMINAL_WORKFLOW_STATES = frozenset({"completed", "aborted"})
 
 
 def bucket(state: str) -> str:
@@ -127,27 +105,25 @@ def is_failing(counts: StepCounts, allow_failure: bool = False) -> bool:
     return not allow_failure and (counts.errors + counts.stopped) > 0
 
 
+def progress(steps: Iterable[Mapping[str, Any]], counts: Mapping[int, StepCounts]) -> Progress:
+    """What the counters show, the first that holds: every step satisfied, a job that may not
+    fail in error or stopped, a job beyond skipped ones, else nothing started."""
+    empty = StepCounts()
+    step_list = list(steps)
+    if all(is_satisfied(counts.get(step["id"], empty), allows_failure(step)) for step in step_list):
+        return Progress.DONE
+    if any(is_failing(counts.get(step["id"], empty), allows_failure(step)) for step in step_list):
+        return Progress.FAILING
+    if any(c.total - c.skipped > 0 for c in counts.values()):
+        return Progress.STARTED
+    return Progress.IDLE
+
+
 def workflow_status(
     current: str,
     steps: Iterable[Mapping[str, Any]],
     counts: Mapping[int, StepCounts],
-) -> str:
-    """The workflow status the counters imply, given the current one.
-
-    ``completed`` and ``aborted`` are terminal; ``paused`` stays until resumed (a completion
-    is still detected). Otherwise: ``error`` while a job that may not fail is in error or
-    stopped, ``completed`` once every step is satisfied and nothing runs, ``processing`` once
-    a job beyond skipped ones exists, else ``pending``.
-    """
-    if current in TERMINAL_WORKFLOW_STATES:
-        return current
-    empty = StepCounts()
-    step_list = list(steps)
-    if all(is_satisfied(counts.get(step["id"], empty), allows_failure(step)) for step in step_list):
-        return "completed"
-    if current == "paused":
-        return current
-    if any(is_failing(counts.get(step["id"], empty), allows_failure(step)) for step in step_list):
-        return "error"
-    started = any(c.total - c.skipped > 0 for c in counts.values())
-    return "processing" if started or current == "processing" else "pending"
+) -> WorkflowState:
+    """The workflow status the counters imply, given the current one
+    (``stepflow.engine.transitions.STATUS_RULES``)."""
+    return STATUS_RULES[WorkflowState(current)][progress(steps, counts)]

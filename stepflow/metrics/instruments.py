@@ -13,6 +13,8 @@ from functools import cache
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from stepflow.engine.states import WorkflowState
+
 PROCESS_REGISTRY = CollectorRegistry()
 """This process's own instruments (read by ``/metrics`` when there is no multiprocess directory)."""
 
@@ -42,9 +44,9 @@ def instruments() -> Instruments:
     return Instruments(
         workflows_created=workflows("created", "Workflows created."),
         workflows_ended={
-            "completed": workflows("completed", "Workflows that completed."),
-            "error": workflows("error", "Times a workflow entered the error status."),
-            "aborted": workflows("aborted", "Workflows aborted."),
+            WorkflowState.COMPLETED: workflows(WorkflowState.COMPLETED, "Workflows that completed."),
+            WorkflowState.ERROR: workflows(WorkflowState.ERROR, "Times a workflow entered the error status."),
+            WorkflowState.ABORTED: workflows(WorkflowState.ABORTED, "Workflows aborted."),
         },
         jobs=Counter(
             "stepflow_jobs_total",

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.engine.status import FINAL_JOB_STATES
+from stepflow.engine.states import FINAL_JOB_STATES
 
 log = structlog.get_logger(__name__)
 

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from stepflow.engine.states import JobState
 from stepflow.models.base import Base, created_at_column, utcnow
 
 
@@ -28,7 +29,7 @@ class Job(Base):
     name: Mapped[str] = mapped_column(String(255))
     parameters: Mapped[list[Any]] = mapped_column(default=list)
     kind: Mapped[str] = mapped_column(String(16), default="worker")
-    state: Mapped[str] = mapped_column(String(16), default="queued")
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED)
     attempt: Mapped[int] = mapped_column(default=1)
     is_live: Mapped[bool] = mapped_column(default=False)
     dispatched_at: Mapped[datetime | None]

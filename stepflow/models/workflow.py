@@ -8,6 +8,7 @@ from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, event, tex
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from stepflow.engine.states import WorkflowState
 from stepflow.models.base import Base, created_at_column, utcnow
 from stepflow.models.right import Right
 
@@ -38,7 +39,7 @@ class Workflow(Base):
     steps: Mapped[list[Any]] = mapped_column(default=list)
     parameters: Mapped[list[Any]] = mapped_column(default=list)
     notification_hooks: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))
-    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=WorkflowState.PENDING, index=True)
     # The groups of the workflow's view rights, fixed at launch: lists filter and count on it.
     view_groups: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     inserted_at: Mapped[datetime] = created_at_column()

@@ -11,7 +11,7 @@ from stepflow.orchestration.locked_workflow import LockedWorkflow
 from stepflow.engine.graph import steps_to_start
 from stepflow.engine.launch import input_steps, plan_step
 from stepflow.engine.live import live_steps_to_start, plan_live_step
-from stepflow.engine.status import TERMINAL_WORKFLOW_STATES
+from stepflow.engine.states import ADVANCING_WORKFLOW_STATES
 from stepflow.engine.templates import WorkflowContext
 from stepflow.models import Workflow
 from stepflow.models.base import utcnow
@@ -33,7 +33,7 @@ def advance(locked: LockedWorkflow, work_directory: str) -> Owed:
     workflow = locked.workflow
     owed = Owed()
     gate = live_steps_to_start if workflow.is_live else steps_to_start
-    if workflow.status not in TERMINAL_WORKFLOW_STATES and workflow.status != "paused":
+    if workflow.status in ADVANCING_WORKFLOW_STATES:
         context = workflow_context(workflow, work_directory)
         started: set[int] = set()
         while startable := [s for s in gate(locked.steps, locked.counts()) if s["id"] not in started]:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from stepflow import changes
 from stepflow.changes import JOB_STATE, WORKFLOW_STATUS, Change, FollowUp, JobRef, WorkflowRef
+from stepflow.engine.states import JobState, WorkflowState
 from stepflow.models import Outbox
 from stepflow.settings import Settings
 
@@ -34,8 +35,8 @@ log = structlog.get_logger(__name__)
 ANNOUNCE = "announce"
 HOOK = "hook"
 SLACK = "slack"
-WORKFLOW_EVENTS = frozenset({"completed", "error", "aborted"})
-JOB_EVENTS = frozenset({"completed", "error"})
+WORKFLOW_EVENTS = frozenset({WorkflowState.COMPLETED, WorkflowState.ERROR, WorkflowState.ABORTED})
+JOB_EVENTS = frozenset({JobState.COMPLETED, JobState.ERROR})
 
 Handover = Callable[[list[int]], Any]
 """Hands outbox rows (by id) to the ``announce`` actor; raises if not all were taken."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import Select, func, select
@@ -21,8 +22,8 @@ from stepflow.orchestration.advance import advance
 from stepflow.orchestration.outbox import Owed
 from stepflow.orchestration.locked_workflow import LockedWorkflow
 from stepflow.changes import JOB_PROGRESSION, job_ref
-from stepflow.engine.live import moves_forward
-from stepflow.engine.status import FINAL_JOB_STATES
+from stepflow.engine.states import ACTIVE_STATES, JobState
+from stepflow.engine.transitions import LIVE_REPORTS, Action, Event, Outcome, decide
 from stepflow.models import Job, JobStatus, LiveWorker, Progression
 from stepflow.models.base import utcnow
 from stepflow.settings import Settings
@@ -30,7 +31,6 @@ from stepflow.wire import messages
 
 log = structlog.get_logger(__name__)
 
-ACTIVE_STATES = frozenset({"queued", "retrying", "processing"})
 QUEUE_NOT_FOUND_MESSAGE = "No worker is started with this queue name."
 NOT_THE_CURRENT_JOB = "The Job ID is not the same as the current job."
 """What an SDK worker answers to a ``stop_process`` sent by queue for a job it does not run."""
@@ -38,6 +38,9 @@ WORKER_BUSY = "Cannot initialize this job, an another job is already in progress
 """What an SDK 2.2.1 worker answers, racing another worker of its queue, for a job it never ran."""
 NO_NEWS = "no news from worker"
 MOVED_ON = "the worker moved on without answering for this job"
+
+_ERROR_EVENTS = {NOT_THE_CURRENT_JOB: Event.OTHER_JOB, WORKER_BUSY: Event.BUSY}
+"""The ``job_error`` descriptions that are not the job's error; any other is ``Event.ERROR``."""
 
 
 class UnknownJob(LookupError):
@@ -69,10 +72,28 @@ def lock_job(session: Session, job_id: int) -> LockedJob:
     return LockedJob(locked, job)
 
 
-def _finish(locked: LockedJob, state: str, description: dict | None, work_directory: str) -> Owed:
-    """Move the job to a final state; unless the workflow was aborted, start what follows."""
-    cause = locked.workflow.move_job(locked.job, state, description)
-    if locked.aborted:
+def _outcome(locked: LockedJob, event: Event) -> Outcome:
+    """What ``event`` does to the locked job (``stepflow.engine.transitions``)."""
+    return decide(event, locked.job.state, locked.aborted)
+
+
+def _apply(locked: LockedJob, outcome: Outcome, description: dict[str, Any] | None = None) -> JobStatus | None:
+    """Write ``outcome``: the job moves (its new history row is returned), or gets a history row
+    marked ignored; a duplicate or an ignored message writes nothing."""
+    if outcome.action is Action.MOVE:
+        assert outcome.state is not None
+        return locked.workflow.move_job(locked.job, outcome.state, description)
+    if outcome.action is Action.RECORD:
+        assert outcome.state is not None
+        locked.workflow.record(locked.job, outcome.state, {**(description or {}), "ignored": True})
+    return None
+
+
+def _finish(locked: LockedJob, outcome: Outcome, description: dict[str, Any] | None, work_directory: str) -> Owed:
+    """Write ``outcome``; once the job moved, unless the workflow was aborted, refresh the
+    workflow status and start what follows."""
+    cause = _apply(locked, outcome, description)
+    if cause is None or locked.aborted:
         return Owed()
     locked.workflow.refresh_status(cause)
     return advance(locked.workflow, work_directory)
@@ -89,21 +110,19 @@ def job_completed(session: Session, message: messages.JobCompleted, work_directo
         live.worker_reported(locked.workflow, job, message.parameters)
         log.info("live worker reported")
         return Owed() if locked.aborted else live.send_due(locked.workflow)
-    if job.state == "completed":
+    outcome = _outcome(locked, Event.COMPLETED)
+    if outcome.action is Action.DUPLICATE:
         log.info("duplicate completion ignored")
-        return Owed()
-    if job.state == "skipped" or (locked.aborted and not locked.active):
-        locked.workflow.record(job, "completed", {"ignored": True})
-        return Owed()
-    if message.destination_paths:
-        job.parameters = [
-            *job.parameters,
-            {"id": "destination_paths", "type": "array_of_strings", "value": message.destination_paths},
-        ]
-    if message.parameters:
-        locked.workflow.workflow.parameters = [*locked.workflow.workflow.parameters, *message.parameters]
-    log.info("job completed")
-    return _finish(locked, "completed", None, work_directory)
+    elif outcome.action is Action.MOVE:
+        if message.destination_paths:
+            job.parameters = [
+                *job.parameters,
+                {"id": "destination_paths", "type": "array_of_strings", "value": message.destination_paths},
+            ]
+        if message.parameters:
+            locked.workflow.workflow.parameters = [*locked.workflow.workflow.parameters, *message.parameters]
+        log.info("job completed")
+    return _finish(locked, outcome, None, work_directory)
 
 
 def _automatic_resends(session: Session, job_id: int) -> int:
@@ -139,7 +158,7 @@ def _send_again(locked: LockedJob, reason: str, busy: BusyResend) -> bool:
         return False
     job.dispatched_at = None
     job.send_after = utcnow() + busy.delay(attempt)
-    locked.workflow.move_job(job, "retrying", {"message": reason, "automatic": True, "attempt": attempt})
+    locked.workflow.move_job(job, JobState.RETRYING, {"message": reason, "automatic": True, "attempt": attempt})
     log.info("order to be sent again", reason=reason, attempt=attempt, after=job.send_after.isoformat())
     return True
 
@@ -155,20 +174,17 @@ def job_failed(
     ``retrying`` row. Sent at once, it would meet the same busy worker again.
     """
     locked = lock_job(session, job_id)
-    job = locked.job
-    if description == NOT_THE_CURRENT_JOB:
+    event = _ERROR_EVENTS.get(description, Event.ERROR)
+    if event is Event.OTHER_JOB:
         log.info("stop answer from a worker not running the job ignored")
+    outcome = _unless_resent(locked, _outcome(locked, event), description, busy)
+    if outcome is None:
         return Owed()
-    if description == WORKER_BUSY and locked.active and not locked.aborted and _send_again(locked, description, busy):
-        return Owed()
-    if job.state == "error":
+    if outcome.action is Action.DUPLICATE:
         log.info("duplicate error ignored")
-        return Owed()
-    if not locked.active:
-        locked.workflow.record(job, "error", {"message": description, "ignored": True})
-        return Owed()
-    log.warning("job error", message=description)
-    return _finish(locked, "error", {"message": description}, work_directory)
+    elif outcome.action is Action.MOVE:
+        log.warning("job error", message=description)
+    return _finish(locked, outcome, {"message": description}, work_directory)
 
 
 def job_progression(session: Session, message: messages.JobProgression, work_directory: str) -> Owed:
@@ -188,9 +204,8 @@ def job_progression(session: Session, message: messages.JobProgression, work_dir
     )
     if inserted is not None:
         locked.workflow.tell(JOB_PROGRESSION, job_ref(job), progression=message.progression)
-    if inserted is None or job.state not in ("queued", "retrying") or locked.aborted:
+    if inserted is None or _apply(locked, _outcome(locked, Event.PROGRESSION)) is None:
         return Owed()
-    locked.workflow.move_job(job, "processing")
     return advance(locked.workflow, work_directory)
 
 
@@ -198,16 +213,11 @@ def job_stopped(session: Session, message: messages.JobStopped, work_directory: 
     """An active job becomes ``stopped`` (final: its step is not relaunched, fix Q3); a live
     job stops from any unfinished state and its worker is deleted."""
     locked = lock_job(session, message.job_id)
-    job = locked.job
-    if job.state == "stopped":
-        return Owed()
-    if job.is_live and job.state not in FINAL_JOB_STATES:
-        owed = _finish(locked, "stopped", None, work_directory)
-        return owed.add(live.deleted(locked.workflow, job))
-    if not locked.active:
-        locked.workflow.record(job, "stopped", {"ignored": True})
-        return Owed()
-    return _finish(locked, "stopped", None, work_directory)
+    outcome = _outcome(locked, Event.STOPPED)
+    owed = _finish(locked, outcome, None, work_directory)
+    if outcome.action is Action.MOVE and locked.job.is_live:
+        owed.add(live.deleted(locked.workflow, locked.job))
+    return owed
 
 
 def _still(session: Session, job_id: int, selected: Select[tuple[int]]) -> LockedJob | None:
@@ -219,18 +229,29 @@ def _still(session: Session, job_id: int, selected: Select[tuple[int]]) -> Locke
     return locked if session.scalar(selected.where(Job.id == job_id)) is not None else None
 
 
-def _give_up(locked: LockedJob, reason: str, work_directory: str) -> Owed:
+def _unless_resent(locked: LockedJob, outcome: Outcome, reason: str, busy: BusyResend) -> Outcome | None:
+    """None once a ``RESEND`` outcome sent the job's order again; past ``busy.limit``, the outcome
+    of its ``otherwise`` event; any other outcome as it is."""
+    if outcome.action is not Action.RESEND:
+        return outcome
+    if _send_again(locked, reason, busy):
+        return None
+    assert outcome.otherwise is not None
+    return _outcome(locked, outcome.otherwise)
+
+
+def _give_up(locked: LockedJob, outcome: Outcome, reason: str, work_directory: str) -> Owed:
     """The job's worker will not answer: ``error``, or ``stopped`` in an aborted workflow, whose
     running jobs were told to stop (ours.md §3.5)."""
-    state = "stopped" if locked.aborted else "error"
-    log.warning("running job given up", reason=reason, state=state)
-    return _finish(locked, state, {"message": reason}, work_directory)
+    if outcome.action is Action.MOVE:
+        log.warning("running job given up", reason=reason, state=outcome.state)
+    return _finish(locked, outcome, {"message": reason}, work_directory)
 
 
 def lease_expired(session: Session, job_id: int, silent: Select[tuple[int]], work_directory: str) -> Owed:
     """Give up a running job whose worker went silent (``silent`` selects such jobs)."""
     locked = _still(session, job_id, silent)
-    return Owed() if locked is None else _give_up(locked, NO_NEWS, work_directory)
+    return Owed() if locked is None else _give_up(locked, _outcome(locked, Event.GIVEN_UP), NO_NEWS, work_directory)
 
 
 def job_abandoned(
@@ -241,9 +262,8 @@ def job_abandoned(
     locked = _still(session, job_id, abandoned)
     if locked is None:
         return Owed()
-    if not locked.aborted and _send_again(locked, MOVED_ON, busy):
-        return Owed()
-    return _give_up(locked, MOVED_ON, work_directory)
+    outcome = _unless_resent(locked, _outcome(locked, Event.MOVED_ON), MOVED_ON, busy)
+    return Owed() if outcome is None else _give_up(locked, outcome, MOVED_ON, work_directory)
 
 
 def notification_done(session: Session, job_id: int, error: str | None, work_directory: str) -> Owed:
@@ -254,12 +274,12 @@ def notification_done(session: Session, job_id: int, error: str | None, work_dir
     except UnknownJob:
         log.info("notification of a deleted workflow ignored")
         return Owed()
-    if locked.job.state not in ("queued", "retrying"):
-        return Owed()
-    if error is not None:
+    if error is None:
+        return _finish(locked, _outcome(locked, Event.NOTIFICATION_SENT), None, work_directory)
+    outcome = _outcome(locked, Event.NOTIFICATION_FAILED)
+    if outcome.action is Action.MOVE:
         log.warning("notification failed", message=error)
-        return _finish(locked, "error", {"message": error}, work_directory)
-    return _finish(locked, "completed", None, work_directory)
+    return _finish(locked, outcome, {"message": error}, work_directory)
 
 
 def worker_created(session: Session, queue_name: str, instance_id: str | None) -> Owed | None:
@@ -272,7 +292,7 @@ def worker_created(session: Session, queue_name: str, instance_id: str | None) -
         return None
     locked = lock_job(session, job_id)
     live.worker_announced(locked.workflow, locked.job, instance_id)
-    return _live_stage(locked, "ready_to_init")
+    return _live_stage(locked, JobState.READY_TO_INIT)
 
 
 def live_job_reported(session: Session, job_id: int, state: str) -> Owed | None:
@@ -286,10 +306,7 @@ def live_job_reported(session: Session, job_id: int, state: str) -> Owed | None:
 
 
 def _live_stage(locked: LockedJob, state: str) -> Owed:
-    job = locked.job
-    if moves_forward(job.state, state) or (job.state == "updating" and state == "processing"):
-        if locked.aborted:
-            locked.workflow.record(job, state, {"ignored": True})
-            return Owed()
-        locked.workflow.move_job(job, state)
+    """A live job's worker reports ``state``: the job moves forward (history only in an aborted
+    workflow); unless aborted, the orders live jobs wait for go."""
+    _apply(locked, _outcome(locked, LIVE_REPORTS[JobState(state)]))
     return Owed() if locked.aborted else live.send_due(locked.workflow)

@@ -19,18 +19,17 @@ from stepflow.orchestration import live
 from stepflow.orchestration.advance import advance, workflow_context
 from stepflow.orchestration.outbox import Owed, owe_direct_message
 from stepflow.orchestration.locked_workflow import LockedWorkflow
-from stepflow.orchestration.answers import ACTIVE_STATES
 from stepflow.orchestration.worker_news import job_worker_instance
 from stepflow.changes import JOB_RETRIED, WORKFLOW_DELETED, job_ref
 from stepflow.engine.launch import JobPlan, input_steps, plan_step
-from stepflow.engine.status import TERMINAL_WORKFLOW_STATES, workflow_status
+from stepflow.engine.states import ACTIVE_STATES, RETRYABLE_STATES, UPDATE, JobState, WorkflowState
+from stepflow.engine.status import workflow_status
+from stepflow.engine.transitions import Verdict, WorkflowEvent, verdict
 from stepflow.models import Job, Update, Workflow
 from stepflow.wire.direct_messaging import add_to_black_list, stop_process
-from stepflow.wire.orders import JobOrder
+from stepflow.wire.orders import JobOrder, Submission
 
 log = structlog.get_logger(__name__)
-
-RETRYABLE_STATES = frozenset({"error", "stopped"})
 
 
 class EventRefused(Exception):
@@ -54,6 +53,16 @@ def _lock(session: Session, workflow_id: int) -> LockedWorkflow:
     return locked
 
 
+def _applies(locked: LockedWorkflow, event: WorkflowEvent) -> bool:
+    """Whether ``event`` applies to the workflow in its status (False: nothing to do); raises
+    ``EventRefused`` (409) when the status refuses it (``stepflow.engine.transitions``)."""
+    status = locked.workflow.status
+    found = verdict(event, status)
+    if found is Verdict.CONFLICT:
+        raise _conflict(f"workflow {locked.id} is {status}")
+    return found is Verdict.APPLY
+
+
 def _job_of(session: Session, locked: LockedWorkflow, job_id: int) -> Job:
     job = session.get(Job, job_id, populate_existing=True)
     if job is None:
@@ -73,7 +82,7 @@ def _replan(locked: LockedWorkflow, job: Job, work_directory: str) -> Owed:
             job.parameters = plan.parameters
             job.kind = plan.kind
             description = {"message": plan.message} if plan.message else None
-            if plan.state != "queued":
+            if plan.state != JobState.QUEUED:
                 locked.move_job(job, plan.state, description)
             owed.start(job.id, step, plan)
         else:
@@ -90,8 +99,7 @@ def retry(session: Session, workflow_id: int, job_id: int, work_directory: str) 
     """
     locked = _lock(session, workflow_id)
     job = _job_of(session, locked, job_id)
-    if locked.workflow.status in TERMINAL_WORKFLOW_STATES:
-        raise _conflict(f"workflow {workflow_id} is {locked.workflow.status}")
+    _applies(locked, WorkflowEvent.RETRY)
     if job.state not in RETRYABLE_STATES:
         raise _conflict(f"job {job_id} is {job.state}: only a job in error or stopped can be retried")
     if job.is_live:
@@ -99,13 +107,13 @@ def retry(session: Session, workflow_id: int, job_id: int, work_directory: str) 
     job.attempt += 1
     job.dispatched_at = None
     locked.tell(JOB_RETRIED, job_ref(job))
-    cause = locked.move_job(job, "retrying", {"attempt": job.attempt})
+    cause = locked.move_job(job, JobState.RETRYING, {"attempt": job.attempt})
     step = next(s for s in locked.steps if s["id"] == job.step_id)
     owed = Owed()
     if job.kind == "notification":
         owed.notifications.append(job.id)
     elif job.parameters:
-        owed.orders.append(JobOrder(job.id, job.name, job.step_id, job.parameters))
+        owed.orders.append(Submission(job.name, job.step_id, JobOrder(job.id, job.parameters)))
     else:
         owed = _replan(locked, job, work_directory)
     log.info("job retried", job_id=job_id, attempt=job.attempt, step_id=step["id"])
@@ -118,16 +126,13 @@ def abort(session: Session, workflow_id: int, work_directory: str) -> Owed:
     and stopped, running jobs are told to stop; the workflow is ``aborted`` (terminal).
     The live jobs of a live workflow stop as ``live.stop_jobs`` says (engine.md §10 stop)."""
     locked = _lock(session, workflow_id)
-    status = locked.workflow.status
-    if status == "aborted":
+    if not _applies(locked, WorkflowEvent.ABORT):
         return Owed()
-    if status == "completed":
-        raise _conflict(f"workflow {workflow_id} is completed")
     owed = Owed()
     counts = locked.counts()
     for step in locked.steps:
         if counts.get(step["id"]) is None or counts[step["id"]].total == 0:
-            locked.create_job(step, JobPlan(0, "skipped"))
+            locked.create_job(step, JobPlan(0, JobState.SKIPPED))
     if locked.workflow.is_live:
         owed = live.stop_jobs(locked)
     active = session.scalars(
@@ -136,15 +141,15 @@ def abort(session: Session, workflow_id: int, work_directory: str) -> Owed:
         .order_by(Job.id)
     )
     for job in active:
-        if job.kind == "worker" and job.state == "processing":
+        if job.kind == "worker" and job.state == JobState.PROCESSING:
             instance_id = session.scalar(job_worker_instance(job.id))
             stop = stop_process(job.id, job.name, job.parameters, instance_id)
             owed.direct_messages.append(owe_direct_message(session, stop))
             continue
         if job.kind == "worker":  # its order may wait in a queue, marked dispatched or not yet
             owed.direct_messages.append(owe_direct_message(session, add_to_black_list(job.id, job.name)))
-        locked.move_job(job, "stopped", {"message": "aborted before it started"})
-    locked.set_status("aborted")
+        locked.move_job(job, JobState.STOPPED, {"message": "aborted before it started"})
+    locked.set_status(WorkflowState.ABORTED)
     log.info("workflow aborted")
     return owed
 
@@ -152,19 +157,16 @@ def abort(session: Session, workflow_id: int, work_directory: str) -> Owed:
 def pause(session: Session, workflow_id: int) -> None:
     """Start nothing new; running jobs finish and completion is still detected."""
     locked = _lock(session, workflow_id)
-    if locked.workflow.status == "paused":
-        return
-    if locked.workflow.status in TERMINAL_WORKFLOW_STATES:
-        raise _conflict(f"workflow {workflow_id} is {locked.workflow.status}")
-    locked.set_status("paused")
+    if _applies(locked, WorkflowEvent.PAUSE):
+        locked.set_status(WorkflowState.PAUSED)
 
 
 def resume(session: Session, workflow_id: int, work_directory: str) -> Owed:
     """Recompute the status of a paused workflow and start what may start."""
     locked = _lock(session, workflow_id)
-    if locked.workflow.status != "paused":
+    if not _applies(locked, WorkflowEvent.RESUME):
         return Owed()
-    locked.set_status(workflow_status("processing", locked.steps, locked.counts()))
+    locked.set_status(workflow_status(WorkflowState.PROCESSING, locked.steps, locked.counts()))
     return advance(locked, work_directory)
 
 
@@ -186,18 +188,15 @@ def update(session: Session, workflow_id: int, job_id: int, parameters: Sequence
         for parameter in job.parameters
     ]
     session.add(Update(job_id=job.id, parameters=list(parameters)))
-    locked.record(job, "update", {"parameters": list(parameters)})
+    locked.record(job, UPDATE, {"parameters": list(parameters)})
     return live.update(locked, job) if job.is_live else Owed()
 
 
 def delete(session: Session, workflow_id: int, work_directory: str) -> Owed:
     """Abort the workflow if it still runs, then delete it with everything it owns."""
     locked = _lock(session, workflow_id)
-    owed = (
-        abort(session, workflow_id, work_directory)
-        if locked.workflow.status not in TERMINAL_WORKFLOW_STATES
-        else Owed()
-    )
+    running = verdict(WorkflowEvent.ABORT, locked.workflow.status) is Verdict.APPLY
+    owed = abort(session, workflow_id, work_directory) if running else Owed()
     locked.tell(WORKFLOW_DELETED)
     session.execute(sql_delete(Workflow).where(Workflow.id == workflow_id))
     log.info("workflow deleted")

@@ -20,18 +20,23 @@ from stepflow.orchestration.locked_workflow import LockedWorkflow
 from stepflow.engine.graph import parent_ids
 from stepflow.engine.launch import JobPlan
 from stepflow.engine.live import LiveWorkerFacts, process_parameters, queue_name_of
-from stepflow.engine.status import FINAL_JOB_STATES
+from stepflow.engine.states import FINAL_JOB_STATES, JobState
 from stepflow.models import Job, LiveWorker
 from stepflow.models.base import utcnow
 from stepflow.wire.direct_messaging import live_process_order, stop_process
 from stepflow.wire.worker_manager import worker_manager_message
 from stepflow.workers import upsert_live_worker
 
-WAITING_ORDERS = {"ready_to_init": ("init_process", "initializing"), "ready_to_start": ("start_process", "starting")}
+WAITING_ORDERS = {
+    JobState.READY_TO_INIT: ("init_process", JobState.INITIALIZING),
+    JobState.READY_TO_START: ("start_process", JobState.STARTING),
+}
 """A live job waiting for an order: the order StepFlow sends and the state it moves to."""
-DRIVEN_STATES = frozenset({"initializing", "ready_to_start", "starting", "processing", "updating"})
+DRIVEN_STATES = frozenset(
+    {JobState.INITIALIZING, JobState.READY_TO_START, JobState.STARTING, JobState.PROCESSING, JobState.UPDATING}
+)
 """Live jobs whose worker has received ``init_process``: stopping them is the worker's business."""
-RUNNING_STATES = frozenset({"processing", "updating"})
+RUNNING_STATES = frozenset({JobState.PROCESSING, JobState.UPDATING})
 WORKER_REPORT_PARAMETERS = frozenset({"instance_id", "host_ip", "ports"})
 
 
@@ -39,7 +44,7 @@ def created(locked: LockedWorkflow, job_id: int, step: Mapping[str, Any], plan: 
     """A new live job: its live worker row (known by its queue name until the worker
     announces itself) and the manager's ``create`` message. A skipped or error job has none."""
     queue_name = queue_name_of(plan.parameters)
-    if plan.state != "queued" or queue_name is None:
+    if plan.state != JobState.QUEUED or queue_name is None:
         return Owed()
     upsert_live_worker(locked.session, job_id, queue_name)
     message = worker_manager_message(job_id, step["id"], plan.parameters, "create")
@@ -164,7 +169,7 @@ def stop_jobs(locked: LockedWorkflow) -> Owed:
             message = stop_process(job.id, job.name, job.parameters, worker.instance_id)
             owed.direct_messages.append(owe_direct_message(session, message))
         else:
-            locked.move_job(job, "stopped", {"message": "stopped before it started"})
+            locked.move_job(job, JobState.STOPPED, {"message": "stopped before it started"})
             owed.add(deleted(locked, job))
     return owed
 
@@ -176,6 +181,6 @@ def update(locked: LockedWorkflow, job: Job) -> Owed:
     worker = _workers(locked, [job.id]).get(job.id)
     if job.state not in RUNNING_STATES or worker is None or not worker.instance_id:
         return Owed()
-    locked.move_job(job, "updating")
+    locked.move_job(job, JobState.UPDATING)
     message = live_process_order("update_process", job.id, job.parameters, worker.instance_id)
     return Owed(direct_messages=[owe_direct_message(locked.session, message)])

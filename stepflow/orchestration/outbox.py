@@ -26,10 +26,11 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.engine.launch import JobPlan
+from stepflow.engine.states import QUEUED_STATES, JobState
 from stepflow.models import Job, Outbox
 from stepflow.models.base import utcnow
 from stepflow.wire.direct_messaging import publish_direct_message
-from stepflow.wire.orders import JobOrder
+from stepflow.wire.orders import JobOrder, Submission
 from stepflow.wire.publisher import PUBLISH_ERRORS, ConfirmingPublisher, publish_orders
 
 log = structlog.get_logger(__name__)
@@ -44,7 +45,7 @@ NotificationSender = Callable[[int], Any]
 class Owed:
     """Messages a transaction made necessary: send them once it has committed."""
 
-    orders: list[JobOrder] = field(default_factory=list)
+    orders: list[Submission] = field(default_factory=list)
     notifications: list[int] = field(default_factory=list)
     direct_messages: list[int] = field(default_factory=list)
     scheduled: dict[int, datetime] = field(default_factory=dict)
@@ -53,12 +54,12 @@ class Owed:
 
     def start(self, job_id: int, step: Mapping[str, Any], plan: JobPlan) -> None:
         """Owe what runs a newly planned job: its order, or its notification run."""
-        if plan.state != "queued":
+        if plan.state != JobState.QUEUED:
             return
         if plan.kind == "notification":
             self.notifications.append(job_id)
         else:
-            self.orders.append(JobOrder(job_id, step["name"], step["id"], plan.parameters))
+            self.orders.append(Submission(step["name"], step["id"], JobOrder(job_id, plan.parameters)))
 
     def add(self, other: Owed) -> Owed:
         self.orders += other.orders
@@ -224,7 +225,7 @@ def undispatched(session: Session, older_than: float, limit: int = 500) -> Owed:
     )
     rows = session.execute(
         select(Job.id, Job.kind, Job.name, Job.step_id, Job.parameters, Job.send_after)
-        .where(Job.dispatched_at.is_(None), Job.state.in_(("queued", "retrying")), due, Job.is_live.is_(False))
+        .where(Job.dispatched_at.is_(None), Job.state.in_(QUEUED_STATES), due, Job.is_live.is_(False))
         .order_by(Job.id)
         .limit(limit)
     )
@@ -235,5 +236,5 @@ def undispatched(session: Session, older_than: float, limit: int = 500) -> Owed:
         if kind == "notification":
             owed.notifications.append(job_id)
         else:
-            owed.orders.append(JobOrder(job_id, name, step_id, parameters))
+            owed.orders.append(Submission(name, step_id, JobOrder(job_id, parameters)))
     return owed

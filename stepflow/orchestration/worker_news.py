@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Float, Select, Text, case, cast, exists, func, literal, select, union_all
 from sqlalchemy.orm import aliased
 
+from stepflow.engine.states import JobState
 from stepflow.models import Job, Progression, WorkerStatus
 from stepflow.workers import TERMINATED
 
@@ -60,7 +61,7 @@ def _last_news() -> ColumnElement[datetime]:
     )
 
 
-_RUNNING_WORKER_JOB = (Job.state == "processing", Job.kind == "worker", Job.is_live.is_(False))
+_RUNNING_WORKER_JOB = (Job.state == JobState.PROCESSING, Job.kind == "worker", Job.is_live.is_(False))
 
 
 def silent_jobs(now: datetime, default_lease: float, leases: Mapping[str, float]) -> Select[tuple[int]]:

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-JobId = Annotated[int, msgspec.Meta(ge=0)]
+from stepflow.wire.orders import JobId, JobOrder
 
 
 class Parameter(msgspec.Struct):
@@ -78,13 +78,6 @@ def worker_datetime(text: str | None) -> datetime:
 class JobStopped(msgspec.Struct):
     job_id: JobId
     status: str = "stopped"
-
-
-class JobOrder(msgspec.Struct):
-    """A job order (what ``job_queue_not_found`` delivers back to us)."""
-
-    job_id: JobId
-    parameters: list[dict[str, Any]] = []
 
 
 class WorkerDescription(msgspec.Struct):

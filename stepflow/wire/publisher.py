@@ -39,7 +39,7 @@ import structlog
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic
 
-from stepflow.wire.orders import JobOrder
+from stepflow.wire.orders import Submission
 from stepflow.wire.topology import JOB_SUBMIT, declare_publishing
 
 log = structlog.get_logger(__name__)
@@ -254,19 +254,25 @@ class ConfirmingPublisher:
             link.close()
 
 
-def publish_orders(publisher: ConfirmingPublisher, orders: Sequence[JobOrder]) -> list[int]:
+def publish_orders(publisher: ConfirmingPublisher, orders: Sequence[Submission]) -> list[int]:
     """Publish job orders on ``job_submit`` (persistent, priority 0..100), pipelined.
 
     Returns the ids confirmed by the broker, in order; the others stay undispatched and the
     clock sends them again.
     """
     outgoing = [
-        Outgoing(JOB_SUBMIT, order.queue, order.body(), pika.BasicProperties(delivery_mode=2, priority=order.priority))
-        for order in orders
+        Outgoing(
+            JOB_SUBMIT,
+            submission.queue,
+            submission.order.body(),
+            pika.BasicProperties(delivery_mode=2, priority=submission.priority),
+        )
+        for submission in orders
     ]
     outcomes = publisher.publish_many(outgoing)
-    confirmed = [order.job_id for order, ok in zip(orders, outcomes, strict=True) if ok]
+    job_ids = [submission.order.job_id for submission in orders]
+    confirmed = [job_id for job_id, ok in zip(job_ids, outcomes, strict=True) if ok]
     if len(confirmed) < len(orders):
-        missed = [order.job_id for order, ok in zip(orders, outcomes, strict=True) if not ok]
+        missed = [job_id for job_id, ok in zip(job_ids, outcomes, strict=True) if not ok]
         log.warning("job orders not confirmed", job_ids=missed[:20], count=len(missed))
     return confirmed

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pika
 import pytest
 
-from stepflow.wire.orders import JobOrder
+from stepflow.wire.orders import JobOrder, Submission
 from stepflow.wire.publisher import ConfirmingPublisher, NotConfirmed, Outgoing, publish_orders
 from stepflow.wire.topology import JOB_SUBMIT
 from tests.integration.broker import Capture
@@ -112,7 +112,7 @@ def test_each_thread_publishes_on_its_own_connection(amqp_url: str, queue: str) 
 def test_publish_orders_returns_the_confirmed_ids_in_order(amqp_url: str) -> None:
     capture = Capture(amqp_url, JOB_SUBMIT, ["job_test_publisher"], declare_exchange=True)
     publisher = ConfirmingPublisher(amqp_url)
-    orders = [JobOrder(job_id, "job_test_publisher", 0, []) for job_id in range(1, 301)]
+    orders = [Submission("job_test_publisher", 0, JobOrder(job_id, [])) for job_id in range(1, 301)]
     assert publish_orders(publisher, orders) == list(range(1, 301))
     taken = capture.take(300)
     assert [body["job_id"] for _, body in taken] == list(range(1, 301))

@@ -10,13 +10,13 @@ from stepflow.engine.live import (
     LiveWorkerFacts,
     announced_queue_name,
     live_steps_to_start,
-    moves_forward,
     plan_live_step,
     process_parameters,
     queue_name_of,
 )
 from stepflow.engine.status import StepCounts
 from stepflow.engine.templates import WorkflowContext
+from stepflow.engine.transitions import LIVE_REPORTS, Action, decide
 from tests.unit.orders import DP, REQ, SP, SRC
 
 NOW = datetime(2021, 6, 1, 10, 20, 30, tzinfo=UTC)
@@ -84,6 +84,11 @@ def test_queue_names() -> None:
     assert queue_name_of([DP("x"), QUEUE("U0")]) == "U0"
     assert queue_name_of([DP("x")]) is None
     assert announced_queue_name("direct_messaging_U0") == "U0"
+
+
+def moves_forward(current: str, target: str) -> bool:
+    """Whether a worker's report of ``target`` moves a live job in ``current``."""
+    return decide(LIVE_REPORTS[target], current, aborted=False).action is Action.MOVE
 
 
 def test_reports_only_move_a_live_job_forward() -> None:

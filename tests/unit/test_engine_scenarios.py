@@ -14,7 +14,8 @@ from typing import Any
 
 from stepflow.engine.graph import steps_to_start
 from stepflow.engine.launch import input_steps, plan_step
-from stepflow.engine.status import TERMINAL_WORKFLOW_STATES, StepCounts, workflow_status
+from stepflow.engine.states import TERMINAL_WORKFLOW_STATES
+from stepflow.engine.status import StepCounts, workflow_status
 from stepflow.engine.templates import WorkflowContext
 from tests.unit.orders import DP, REQ, SP, SRC
 

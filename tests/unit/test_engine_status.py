@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from stepflow.engine.states import FINAL_JOB_STATES, JOB_STATES
 from stepflow.engine.status import (
-    FINAL_JOB_STATES,
-    JOB_STATES,
     StepCounts,
     bucket,
     is_failing,

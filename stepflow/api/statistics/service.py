@@ -18,11 +18,19 @@ from sqlalchemy import ColumnElement, Integer, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from stepflow.engine.states import WorkflowState
 from stepflow.models import Workflow, WorkflowStatus
 from stepflow.queries import visible_workflows
 from stepflow.security import Principal
 
-STATES = ("completed", "error", "processing", "pending", "aborted", "paused")
+STATES = (
+    WorkflowState.COMPLETED,
+    WorkflowState.ERROR,
+    WorkflowState.PROCESSING,
+    WorkflowState.PENDING,
+    WorkflowState.ABORTED,
+    WorkflowState.PAUSED,
+)
 """The states counted: the original's four, then ours."""
 
 NUMBER_BINS = 60

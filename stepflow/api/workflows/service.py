@@ -36,6 +36,7 @@ from stepflow.api.errors import invalid, reason
 from stepflow.api.workflows.launch_relay import HandOver, Launch
 from stepflow.api.workflows.parameters import merge_parameters
 from stepflow.changes import WORKFLOW_CREATED, Change, WorkflowRef, record
+from stepflow.engine.states import WorkflowState
 from stepflow.engine.status import StepCounts
 from stepflow.models import Outbox, Right, Workflow, WorkflowDefinition, WorkflowStatus, WorkflowStep
 from stepflow.models.base import utcnow
@@ -163,7 +164,7 @@ def _insert_launch(columns: tuple[str, ...]) -> Select[tuple[int, int]]:
         include_defaults=False,
     )
     new_status = insert(WorkflowStatus).from_select(
-        ["workflow_id", "state", "inserted_at"], select(workflow_id, literal("pending"), at), include_defaults=False
+        ["workflow_id", "state", "inserted_at"], select(workflow_id, literal(WorkflowState.PENDING.value), at), include_defaults=False
     )
     new_outbox = (
         insert(Outbox)
@@ -214,7 +215,7 @@ async def create_workflow(session: AsyncSession, principal: Principal, body: dic
         "steps": definition.steps,
         "parameters": merge_parameters(list(definition.parameters), body.get("parameters")),
         "notification_hooks": definition.notification_hooks,
-        "status": "pending",
+        "status": WorkflowState.PENDING,
         "view_groups": view_groups(DefinitionRight(**right) for right in rights),
     }
     now = utcnow()
@@ -253,9 +254,7 @@ async def load_workflow(session: AsyncSession, workflow_id: int) -> Workflow | N
     return workflow
 
 
-WORKFLOW_STATES_FILTER = frozenset(
-    {"pending", "processing", "paused", "error", "completed", "aborted", "skipped", "retrying"}
-)
+WORKFLOW_STATES_FILTER = frozenset({*WorkflowState, "skipped", "retrying"})
 """Values of the ``states`` filter: ours (ours.md §3.4) plus the original's ``skipped`` and
 ``retrying``, still accepted (no current status holds them, so they match nothing)."""
 
