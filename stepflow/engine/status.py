@@ -8,8 +8,7 @@ derived from those six numbers, so a worker message never needs to look at other
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from stepflow.engine.states import JobState, WorkflowState
 from stepflow.engine.transitions import STATUS_RULES, Progress
@@ -30,9 +29,9 @@ def bucket(state: str) -> str:
     return _BUCKETS.get(state, "processing")
 
 
-@dataclass(frozen=True, slots=True)
-class StepCounts:
-    """The jobs of one step, one bucket each."""
+class StepCounts(NamedTuple):
+    """The jobs of one step, one bucket each (a tuple: a message builds one per step of its
+    workflow, so it must be cheap to make)."""
 
     queued: int = 0
     processing: int = 0
@@ -57,7 +56,7 @@ class StepCounts:
             changes[source] = getattr(self, source) - 1
         target = bucket(to_state)
         changes[target] = changes.get(target, getattr(self, target)) + 1
-        return replace(self, **changes)
+        return self._replace(**changes)
 
     def as_view(self) -> dict[str, int]:
         """The ``jobs`` object of the API's step view (with the additive ``stopped`` key)."""

@@ -156,8 +156,7 @@ def _send_again(locked: LockedJob, reason: str, busy: BusyResend) -> bool:
     attempt = _automatic_resends(locked.workflow.session, job.id) + 1
     if attempt > busy.limit:
         return False
-    job.dispatched_at = None
-    job.send_after = utcnow() + busy.delay(attempt)
+    locked.workflow.unmark(job, send_after=utcnow() + busy.delay(attempt))
     locked.workflow.move_job(job, JobState.RETRYING, {"message": reason, "automatic": True, "attempt": attempt})
     log.info("order to be sent again", reason=reason, attempt=attempt, after=job.send_after.isoformat())
     return True

@@ -105,7 +105,7 @@ def retry(session: Session, workflow_id: int, job_id: int, work_directory: str) 
     if job.is_live:
         raise _conflict(f"job {job_id} is live: its worker is gone, launch the workflow again")
     job.attempt += 1
-    job.dispatched_at = None
+    locked.unmark(job)
     locked.tell(JOB_RETRIED, job_ref(job))
     cause = locked.move_job(job, JobState.RETRYING, {"attempt": job.attempt})
     step = next(s for s in locked.steps if s["id"] == job.step_id)

@@ -25,6 +25,7 @@ import structlog
 from sqlalchemy import bindparam, event, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm.attributes import flag_modified
 
 from stepflow.changes import JOB_STATE, WORKFLOW_STATUS, Change, JobRef, WorkflowRef, job_ref, record
 from stepflow.engine.launch import JobPlan
@@ -90,26 +91,30 @@ def _write_counters(session: Session) -> None:
         session.connection().execute(_UPDATE_COUNTERS, changed)
 
 
-def _load_counters(session: Session, workflow_ids: Iterable[int]) -> dict[int, dict[int, _Counter]]:
-    """Each workflow's step counters, by step id (plain rows: no ORM object per step)."""
-    loaded: dict[int, dict[int, _Counter]] = {workflow_id: {} for workflow_id in workflow_ids}
-    rows = session.execute(
-        select(_STEPS.c.workflow_id, _STEPS.c.step_id, _STEPS.c.launched_at, *(_STEPS.c[n] for n in _COUNTERS)).where(
-            _STEPS.c.workflow_id.in_(loaded)
-        )
-    )
+_SELECT_COUNTERS = select(_STEPS.c.workflow_id, _STEPS.c.step_id, _STEPS.c.launched_at, *(_STEPS.c[n] for n in _COUNTERS)).where(
+    _STEPS.c.workflow_id.in_(bindparam("workflow_ids", expanding=True))
+)
+
+
+def _load_counters(session: Session, workflow_ids: Iterable[int]) -> dict[int, _Counters]:
+    """Each workflow's step counters: plain rows through the session's connection (no ORM object
+    per step, no flush: nothing else writes the counters in this transaction)."""
+    loaded = {workflow_id: _Counters({}, {}) for workflow_id in workflow_ids}
+    rows = session.connection().execute(_SELECT_COUNTERS, {"workflow_ids": list(loaded)})
     for workflow_id, step_id, launched_at, *numbers in rows:
-        loaded[workflow_id][step_id] = _Counter(StepCounts(*numbers), launched_at)
+        counters = loaded[workflow_id]
+        counters.counts[step_id] = StepCounts(*numbers)
+        counters.launched[step_id] = launched_at
     return loaded
 
 
 @dataclass
-class _Counter:
-    """One step's counters in this transaction; ``stored`` False until its row exists."""
+class _Counters:
+    """One workflow's step counters in this transaction, and when each step was launched; a
+    step without a row yet has none in ``launched``."""
 
-    counts: StepCounts
-    launched_at: datetime | None = None
-    stored: bool = True
+    counts: dict[int, StepCounts]
+    launched: dict[int, datetime | None]
 
 
 def read_job_inputs(session: Session, workflow_id: int, step_ids: Iterable[int]) -> dict[int, list[list[dict[str, Any]]]]:
@@ -158,11 +163,12 @@ class StepsCache:
 class LockedWorkflow:
     """The workflow row (locked) and its step counter rows, for one transaction."""
 
-    def __init__(self, session: Session, workflow: Workflow, counters: dict[int, _Counter]) -> None:
+    def __init__(self, session: Session, workflow: Workflow, counters: _Counters) -> None:
         self.session = session
         self.workflow = workflow
-        self._counters = counters
-        self._counts = {step_id: counter.counts for step_id, counter in counters.items()}
+        self._counts = counters.counts
+        self._launched = counters.launched
+        self._unstored: set[int] = set()
         self._dirty: set[int] = set()
         self._steps: list[dict[str, Any]] | None = None
         self._ref: WorkflowRef | None = None
@@ -263,14 +269,14 @@ class LockedWorkflow:
         return inputs
 
     def _move_counts(self, step_id: int, moves: Iterable[tuple[str | None, str]], launched: datetime | None = None) -> None:
-        counter = self._counters.get(step_id)
-        if counter is None:
-            counter = self._counters[step_id] = _Counter(StepCounts(), stored=False)
-        counts = counter.counts
+        counts = self._counts.get(step_id)
+        if counts is None:
+            counts = StepCounts()
+            self._unstored.add(step_id)
         for from_state, to_state in moves:
             counts = counts.moved(from_state, to_state)
-        counter.counts = self._counts[step_id] = counts
-        counter.launched_at = counter.launched_at or launched
+        self._counts[step_id] = counts
+        self._launched[step_id] = self._launched.get(step_id) or launched
         self._dirty.add(step_id)
 
     def changed_counters(self) -> list[dict[str, Any]]:
@@ -278,19 +284,17 @@ class LockedWorkflow:
         parameters); a step without a row gets its row inserted now. Clears the changes."""
         changed = []
         for step_id in sorted(self._dirty):
-            counter = self._counters[step_id]
-            values = {name: getattr(counter.counts, name) for name in _COUNTERS}
-            if not counter.stored:
+            values = self._counts[step_id]._asdict()
+            launched_at = self._launched.get(step_id)
+            if step_id in self._unstored:
                 name = next((step["name"] for step in self.steps if step["id"] == step_id), "")
                 self.session.connection().execute(
-                    insert(_STEPS).values(
-                        workflow_id=self.id, step_id=step_id, name=name, launched_at=counter.launched_at, **values
-                    )
+                    insert(_STEPS).values(workflow_id=self.id, step_id=step_id, name=name, launched_at=launched_at, **values)
                 )
-                counter.stored = True
+                self._unstored.discard(step_id)
                 continue
             changed.append(
-                {"w": self.id, "s": step_id, "n_launched_at": counter.launched_at}
+                {"w": self.id, "s": step_id, "n_launched_at": launched_at}
                 | {f"n_{name}": value for name, value in values.items()}
             )
         self._dirty.clear()
@@ -334,6 +338,15 @@ class LockedWorkflow:
         """Insert one planned job; its id, or None if that workflow/step/input already has one."""
         created = self.create_jobs(step, [plan])
         return created[0][1] if created else None
+
+    def unmark(self, job: Job, send_after: datetime | None = None) -> None:
+        """The job's order is owed again: its dispatch mark is cleared and ``send_after`` set.
+        Both columns are written even when this transaction read them unchanged: a mark that
+        the process's ``DispatchMarks`` commits meanwhile must not survive this update."""
+        job.dispatched_at = None
+        job.send_after = send_after
+        flag_modified(job, "dispatched_at")
+        flag_modified(job, "send_after")
 
     def move_job(self, job: Job, state: str, description: dict[str, Any] | None = None) -> JobStatus:
         """Change a job's state: counters, the ``state`` column and one history row."""

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from stepflow.db import session_factory, sync_engine
 from stepflow.models import Job
 from stepflow.models.base import utcnow
+from stepflow.orchestration.locked_workflow import LockedWorkflow
 from stepflow.orchestration.outbox import DispatchMarks
 from stepflow.settings import Settings
 from tests.support import stored_workflow
@@ -111,3 +112,25 @@ def test_a_late_mark_leaves_a_job_told_to_send_again_to_the_clock(sessions: sess
         assert session.get_one(Job, busy).dispatched_at is None
         assert session.get_one(Job, busy).send_after == scheduled
     assert marked(sessions, [busy, resent]) == [resent]
+
+
+def test_a_mark_committed_while_a_transaction_owes_the_order_again_does_not_survive(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A transaction read the job unmarked; the marks thread committed its mark meanwhile; the
+    transaction then owes the order again (the SDK's busy answer): the job ends unmarked, with
+    the new send_after, so the clock sends it (the ORM alone would skip the unchanged column)."""
+    (job_id,) = insert_jobs(sessions, 1)
+    scheduled = utcnow() + timedelta(seconds=30)
+    with sessions() as session, session.begin():
+        locked, job = LockedWorkflow.lock_jobs(session, [job_id])[job_id]
+        assert job.dispatched_at is None
+        marks = DispatchMarks(sessions)
+        marks.add([(job_id, None)])
+        assert marks.flush()
+        marks.close()
+        assert marked(sessions, [job_id]) == [job_id], "the mark committed meanwhile"
+        locked.unmark(job, send_after=scheduled)
+    with sessions() as session:
+        again = session.get_one(Job, job_id)
+        assert (again.dispatched_at, again.send_after) == (None, scheduled)

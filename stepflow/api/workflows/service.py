@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -155,7 +155,7 @@ def _insert_launch(columns: tuple[str, ...]) -> Select[tuple[int, int]]:
         include_defaults=False,
     )
     workflow_steps = _records("workflow_steps", column("id", BigInteger), column("name", String))
-    no_jobs = asdict(StepCounts())  # a new step's counters
+    no_jobs = StepCounts()._asdict()  # a new step's counters
     new_steps = insert(WorkflowStep).from_select(
         ["workflow_id", "step_id", "name", *no_jobs],
         select(workflow_id, workflow_steps.c.id, workflow_steps.c.name, *map(literal, no_jobs.values())).select_from(
