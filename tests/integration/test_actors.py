@@ -11,7 +11,7 @@ from typing import Any
 import dramatiq
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.orchestration.outbox import undispatched
@@ -368,3 +368,37 @@ def test_one_bad_answer_neither_fails_nor_delays_its_batch(
     ((_, body),) = drain(amqp_url, JOBS_QUEUE, expect=1)
     message = dramatiq.Message.decode(body)
     assert (message.actor_name, message.args) == ("job_answers", ([bad],))
+
+
+def test_a_batch_costs_a_fixed_number_of_statements_beyond_one_insert_per_started_step(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture
+) -> None:
+    """The statements a batch of job answers sends (in the deciding thread; the dispatch marks
+    go in their own) do not grow with the batch beyond one INSERT per step it starts: a lone
+    completion that starts two steps and a batch of 19 such completions pay the same fixed part."""
+    workflow_ids = [create(api, "fork_join") for _ in range(20)]
+    roots = []
+    for workflow_id in workflow_ids:
+        actors.launch_workflow.fn(workflow_id)
+        roots += jobs_of(sessions, workflow_id)
+    orders.take(20)
+    engine = actors.resources.sessions.kw["bind"]
+    deciding = threading.get_ident()
+    statements: list[str] = []
+
+    def count(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if threading.get_ident() == deciding:
+            statements.append(statement.split(None, 1)[0])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        actors.job_answers.fn([completion(roots[0])])
+        lone = len(statements) - 2  # two steps started: two job INSERTs
+        statements.clear()
+        actors.job_answers.fn([completion(root) for root in roots[1:]])
+        batch = len(statements) - 2 * 19
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert lone <= 8, f"{lone} statements besides the job INSERTs for one answer"
+    assert batch <= lone + 1, f"{batch} statements besides the job INSERTs for 19 answers (one: {lone})"
+    assert len(orders.take(2 * 20)) == 2 * 20
