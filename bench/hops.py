@@ -35,13 +35,10 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +49,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.sandbox import Sandbox, sandbox, stepflow_environment  # noqa: E402
 from stepflow.migrate import upgrade  # noqa: E402
 from stepflow.wire.topology import JOB_RESPONSE, declare_bridge_topology, declare_job_submit  # noqa: E402
 from tests.e2e.processes import StepFlowProcesses, free_port  # noqa: E402
@@ -250,8 +248,7 @@ def bare_sync(url: str, dsn: str, chains: int, hops: int) -> float:
 
 
 def stepflow_path(
-    url: str,
-    database_url: str,
+    box: Sandbox,
     folder: Path,
     chains: int,
     steps: int,
@@ -267,6 +264,7 @@ def stepflow_path(
         step(index, WORKER_QUEUE, [], parent_ids=[index - 1]) for index in range(1, steps)
     ]
     write_definitions(folder / "definitions", definition("hops", steps_list))
+    url, database_url = box.amqp_url, box.database_url
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()
     declare_job_submit(channel)
@@ -275,19 +273,7 @@ def stepflow_path(
     channel.queue_bind(WORKER_QUEUE, "job_submit", routing_key=WORKER_QUEUE)
     connection.close()
     processes = StepFlowProcesses(
-        {
-            "PATH": os.environ["PATH"],
-            "DATABASE_URL": database_url,
-            "AMQP_URL": url,
-            "PORT": str(free_port()),
-            "STEPFLOW_WORKFLOW_DEFINITIONS": str(folder / "definitions"),
-            "STEPFLOW_WORKERS_WORK_DIRECTORY": str(folder),
-            "STEPFLOW_AUTH_ANONYMOUS": "true",
-            "STEPFLOW_AUTH_ANONYMOUS_GROUPS": "administrator",
-            "STEPFLOW_SESSION_SECRET": "bench",
-            "STEPFLOW_LOG_LEVEL": "warning",
-            "STEPFLOW_HOST": "127.0.0.1",
-        },
+        stepflow_environment(box, folder, free_port()),
         folder,
         actors_options=["--processes", str(processes_count), "--threads", str(threads)],
     )
@@ -347,16 +333,15 @@ def actors_rss(pid: int) -> int:
     return total
 
 
-def latency(options: argparse.Namespace, url: str, dsn: str, database_url: str) -> None:
+def latency(options: argparse.Namespace, box: Sandbox) -> None:
     """Latency mode: per-hop p50 / p90 / p99 of one chain for (a) and (c)."""
     with tempfile.TemporaryDirectory() as folder:
         timing = (str(Path(folder) / "bare-hops.json"), options.hops - 1)
-        bare_async(url, dsn, 1, options.hops, timing)
+        bare_async(box.amqp_url, box.dsn, 1, options.hops, timing)
         bare = wait_for_durations(timing, time.monotonic() + 30)[options.warmup :]
         timing = (str(Path(folder) / "stepflow-hops.json"), options.steps - 1)
         result = stepflow_path(
-            url,
-            database_url,
+            box,
             Path(folder),
             1,
             options.steps,
@@ -387,28 +372,18 @@ def main() -> None:
     if options.chains == 1 and min(options.hops, options.steps) - 1 <= options.warmup + 1:
         parser.error("latency mode (--chains 1) needs --hops and --steps above --warmup + 2")
 
-    name = f"stepflow_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"], check=True)
-    database_url = f"postgresql+psycopg://postgres@127.0.0.1/{name}"
-    dsn = f"postgresql://postgres@127.0.0.1/{name}"
-    url = f"amqp://guest:guest@127.0.0.1:5672/{name}"
-    try:
-        upgrade(database_url)
+    with sandbox() as box:
+        upgrade(box.database_url)
         if options.chains == 1:
-            latency(options, url, dsn, database_url)
+            latency(options, box)
             return
-        bare = bare_async(url, dsn, options.chains, options.hops)
+        bare = bare_async(box.amqp_url, box.dsn, options.chains, options.hops)
         print(f"(a) bare loop, asynchronous confirms: {bare:7.1f} hops/s")
-        sync = bare_sync(url, dsn, options.chains, options.hops)
+        sync = bare_sync(box.amqp_url, box.dsn, options.chains, options.hops)
         print(f"(b) bare loop, synchronous confirms:  {sync:7.1f} hops/s  ({sync / bare:.2f} × a)")
         with tempfile.TemporaryDirectory() as folder:
             result = stepflow_path(
-                url,
-                database_url,
+                box,
                 Path(folder),
                 options.chains,
                 options.steps,
@@ -423,11 +398,6 @@ def main() -> None:
             f"    actors' RSS: {early_rss / 2**20:.1f} MiB after {early} hops, {end_rss / 2**20:.1f} MiB after {end}"
             f" ({end_rss / early_rss:.2f} ×)"
         )
-    finally:
-        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], check=False)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
 
 if __name__ == "__main__":
     main()

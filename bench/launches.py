@@ -44,7 +44,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.sandbox import sandbox, stepflow_environment  # noqa: E402
 from stepflow.migrate import upgrade  # noqa: E402
 from tests.e2e.processes import StepFlowProcesses, free_port  # noqa: E402
 from tests.support import definition, source_paths, step, write_definitions  # noqa: E402
@@ -272,25 +272,6 @@ def check(database_url: str, amqp_url: str, anchor_requests: int, stepflow_reque
     return ("checked: " if anchor_ok and stepflow_ok else "CHECK FAILED: ") + found
 
 
-def stepflow_serve(database_url: str, amqp_url: str, folder: Path) -> StepFlowProcesses:
-    return StepFlowProcesses(
-        {
-            "PATH": os.environ["PATH"],
-            "DATABASE_URL": database_url,
-            "AMQP_URL": amqp_url,
-            "PORT": str(free_port()),
-            "STEPFLOW_WORKFLOW_DEFINITIONS": str(folder / "definitions"),
-            "STEPFLOW_WORKERS_WORK_DIRECTORY": str(folder),
-            "STEPFLOW_AUTH_ANONYMOUS": "true",
-            "STEPFLOW_AUTH_ANONYMOUS_GROUPS": "administrator",
-            "STEPFLOW_SESSION_SECRET": "bench",
-            "STEPFLOW_LOG_LEVEL": "warning",
-            "STEPFLOW_HOST": "127.0.0.1",
-        },
-        folder,
-    )
-
-
 Runs = dict[tuple[str, int], list[Run]]
 
 
@@ -350,40 +331,28 @@ def main() -> None:
     options = parser.parse_args()
     counts = {1: options.requests_c1, 16: options.requests_c16}
 
-    name = f"stepflow_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*", ".*"], check=True)
-    database_url = f"postgresql+psycopg://postgres@127.0.0.1/{name}"
-    dsn = f"postgresql://postgres@127.0.0.1/{name}"
-    amqp_url = f"amqp://guest:guest@127.0.0.1:5672/{name}"
-    try:
-        upgrade(database_url)
+    with sandbox() as box:
+        upgrade(box.database_url)
         with tempfile.TemporaryDirectory() as directory:
             folder = Path(directory)
-            prepare(database_url, amqp_url, folder)
-            processes = stepflow_serve(database_url, amqp_url, folder)
+            prepare(box.database_url, box.amqp_url, folder)
+            processes = StepFlowProcesses(stepflow_environment(box, folder, free_port()), folder)
             anchor: Anchor | None = None
             try:
                 processes.start("serve")
-                anchor = Anchor(folder, dsn, amqp_url)
+                anchor = Anchor(folder, box.dsn, box.amqp_url)
                 urls = {
                     "anchor": f"http://127.0.0.1:{anchor.port}/workflows",
                     "stepflow": f"http://127.0.0.1:{processes.port}/api/step_flow/workflows",
                 }
                 runs, sent = rounds(urls, counts, options)
                 summary(runs, counts, options.rounds)
-                print(check(database_url, amqp_url, sent["anchor"], sent["stepflow"]))
+                print(check(box.database_url, box.amqp_url, sent["anchor"], sent["stepflow"]))
             finally:  # before the folder (their logs) goes
                 if anchor is not None:
                     anchor.stop()
                 processes.stop()
-    finally:
-        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], check=False)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
 
 if __name__ == "__main__":
     main()
