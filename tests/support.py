@@ -16,6 +16,23 @@ ALL_RIGHTS = [
 ]
 
 
+CREATED_VIEW_FIELDS = frozenset(
+    {
+        "schema_version",
+        "id",
+        "identifier",
+        "version_major",
+        "version_minor",
+        "version_micro",
+        "tags",
+        "reference",
+        "parameters",
+        "created_at",
+    }
+)
+"""The fields of the view ``POST /workflows`` answers with (api.md §8.3)."""
+
+
 def step(step_id: int, name: str, parameters: list[dict[str, Any]] | None = None, **fields: Any) -> dict[str, Any]:
     return {"id": step_id, "name": name, "label": name, "icon": "step_icon", "parameters": parameters or [], **fields}
 

@@ -16,7 +16,7 @@ from stepflow.api.app import create_app
 from stepflow.models import Job, Outbox, WorkflowStatus, WorkflowStep
 from stepflow.security import hash_password
 from stepflow.settings import Settings
-from tests.support import TWO_STEPS, definition, source_paths, step, write_definitions
+from tests.support import CREATED_VIEW_FIELDS, TWO_STEPS, definition, source_paths, step, write_definitions
 
 PREFIX = "/api/step_flow"
 
@@ -49,18 +49,7 @@ def test_launch_persists_workflow_steps_status_and_outbox(
     assert response.status_code == 201, response.text
     data = response.json()["data"]
     assert data["identifier"] == "two_steps" and data["reference"] == "ref-1"
-    assert set(data) == {
-        "schema_version",
-        "id",
-        "identifier",
-        "version_major",
-        "version_minor",
-        "version_micro",
-        "tags",
-        "reference",
-        "parameters",
-        "created_at",
-    }
+    assert set(data) == CREATED_VIEW_FIELDS
     assert launched == [data["id"]]
     with sessions() as session:
         steps = session.scalars(select(WorkflowStep).where(WorkflowStep.workflow_id == data["id"])).all()

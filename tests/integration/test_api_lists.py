@@ -35,7 +35,7 @@ from stepflow.models import (
 from stepflow.models.base import utcnow
 from stepflow.security import issue_token
 from stepflow.settings import Settings
-from tests.support import definition, source_paths, step, write_definitions
+from tests.support import CREATED_VIEW_FIELDS, definition, source_paths, step, write_definitions
 
 PREFIX = "/api/step_flow"
 SECRET = "lists-test-secret"
@@ -274,17 +274,7 @@ def test_workflows_list_items_are_full_views(client: TestClient, sessions: sessi
     assert body["total"] == 2
     newest, oldest = body["data"]
     assert (newest["id"], oldest["id"]) == (second, first)
-    assert set(oldest) == {
-        "schema_version",
-        "id",
-        "identifier",
-        "version_major",
-        "version_minor",
-        "version_micro",
-        "tags",
-        "reference",
-        "parameters",
-        "created_at",
+    assert set(oldest) == CREATED_VIEW_FIELDS | {
         "is_live",
         "status",
         "steps",

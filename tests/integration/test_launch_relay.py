@@ -34,7 +34,7 @@ from stepflow.settings import Settings
 from stepflow.wire.handover import WORKFLOWS_QUEUE, declare_actor_queues
 from stepflow.wire.publisher import ConfirmingPublisher, Outgoing
 from tests.conftest import fresh_vhost
-from tests.support import TWO_STEPS, stored_workflow, write_definitions
+from tests.support import CREATED_VIEW_FIELDS, TWO_STEPS, stored_workflow, write_definitions
 
 PREFIX = "/api/step_flow"
 BODY = {"workflow_identifier": "two_steps", "reference": "relayed"}
@@ -110,18 +110,7 @@ def test_a_launch_is_answered_handed_over_and_its_row_marked_sent(
         response = client.post(f"{PREFIX}/workflows", json=BODY)
         assert response.status_code == 201, response.text
         data = response.json()["data"]
-        assert set(data) == {
-            "schema_version",
-            "id",
-            "identifier",
-            "version_major",
-            "version_minor",
-            "version_micro",
-            "tags",
-            "reference",
-            "parameters",
-            "created_at",
-        }, "the created view (api.md §8.3), unchanged"
+        assert set(data) == CREATED_VIEW_FIELDS, "the created view (api.md §8.3), unchanged"
         wait_for(lambda: outbox(sessions).get(data["id"]) is not None, "the row marked sent")
     assert handed_over(actors_url) == [data["id"]]
 
