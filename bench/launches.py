@@ -36,8 +36,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -56,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.sandbox import sandbox, stepflow_environment  # noqa: E402
 from stepflow.migrate import upgrade  # noqa: E402
-from tests.e2e.processes import StepFlowProcesses, free_port  # noqa: E402
+from tests.e2e.processes import StepFlowProcesses, free_port, stop_group  # noqa: E402
 from tests.support import definition, source_paths, step, write_definitions  # noqa: E402
 
 ANCHOR_QUEUE = "bench_launches"
@@ -161,16 +159,7 @@ class Anchor:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-40:])
 
     def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        except ProcessLookupError:
-            self.process.wait()
+        stop_group(self.process)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,21 @@ import pika.exceptions
 PROCESS_TYPES = ("serve", "actors", "bridge", "clock")
 
 
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process started with ``start_new_session=True`` and everything it started:
+    SIGTERM to its group, SIGKILL after 15 s."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:  # it exited between the poll and the signal
+        process.wait()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -88,16 +103,7 @@ class StepFlowProcesses:
             process = self.running.pop(kind, None)
             if process is None:
                 continue
-            if process.poll() is not None:
-                continue
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            except ProcessLookupError:  # it exited between the poll and the signal
-                process.wait()
+            stop_group(process)
 
     def wait_for_web(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
