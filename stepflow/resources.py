@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.db import session_factory, sync_engine
 from stepflow.notifier.http import new_client
-from stepflow.orchestration.locked_workflow import STEPS_CACHE, StepsCache
+from stepflow.orchestration.steps_cache import STEPS_CACHE, StepsCache
 from stepflow.orchestration.outbox import DispatchMarks, Owed, dispatch
 from stepflow.settings import Settings
 from stepflow.wire.dead_letters import declare_dead_letters

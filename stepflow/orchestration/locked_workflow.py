@@ -14,8 +14,6 @@ a :class:`StepsCache` reads each workflow's steps once.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,12 +30,11 @@ from stepflow.engine.launch import JobPlan
 from stepflow.engine.status import StepCounts, workflow_status
 from stepflow.models import Artifact, Job, JobStatus, Workflow, WorkflowStatus, WorkflowStep
 from stepflow.models.base import utcnow
+from stepflow.orchestration.steps_cache import STEPS_CACHE, StepsCache
 
 log = structlog.get_logger(__name__)
 
 _HELD = "stepflow.locked"
-STEPS_CACHE = "stepflow.steps"
-"""The ``Session.info`` key of the process's :class:`StepsCache` (``sessionmaker(info=...)``)."""
 
 _COUNTERS = ("queued", "processing", "completed", "errors", "skipped", "stopped")
 
@@ -130,34 +127,6 @@ def read_job_inputs(session: Session, workflow_id: int, step_ids: Iterable[int])
         for step_id, parameters in rows:
             inputs.setdefault(step_id, []).append(parameters)
     return inputs
-
-
-class StepsCache:
-    """Each workflow's steps, shared by the threads of one process: they never change after
-    launch, so a worker message need not read (and decode) them again. A workflow is known by
-    its id and creation time (an id alone may come back after the database was emptied). Holds
-    the ``size`` most recently used workflows. The lists are shared: read them, never change them."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._steps: OrderedDict[tuple[int, datetime], list[dict[str, Any]]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, workflow: Workflow) -> list[dict[str, Any]] | None:
-        key = (workflow.id, workflow.inserted_at)
-        with self._lock:
-            steps = self._steps.get(key)
-            if steps is not None:
-                self._steps.move_to_end(key)
-            return steps
-
-    def put(self, workflow: Workflow, steps: list[dict[str, Any]]) -> None:
-        key = (workflow.id, workflow.inserted_at)
-        with self._lock:
-            self._steps[key] = steps
-            self._steps.move_to_end(key)
-            while len(self._steps) > self._size:
-                self._steps.popitem(last=False)
 
 
 class LockedWorkflow:
