@@ -130,12 +130,11 @@ def decide(resources: Resources, batch: Sequence[Answer]) -> None:
 def job_answers(resources: Resources, batch: list[list[Any]]) -> None:
     """The answers the bridge handed over together, as ``[queue, payload]`` pairs."""
     answers_ = [(queue, payload) for queue, payload in batch]
-    if len(answers_) == 1:
-        decide(resources, answers_)
-        return
     try:
         owed, unknown = _decide_all(resources, answers_)
     except Exception:
+        if len(answers_) == 1:
+            raise  # Dramatiq's retries apply to it
         log.exception("batch of job answers failed, deciding each alone", size=len(answers_))
         for answer in answers_:
             try:

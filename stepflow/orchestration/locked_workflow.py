@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import bindparam, event, select, true, update
+from sqlalchemy import ColumnElement, bindparam, event, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import flag_modified
@@ -149,19 +149,26 @@ class LockedWorkflow:
         A workflow already locked in this transaction (``lock_jobs``) is returned as it is.
         """
         held = _held(session)
-        if workflow_id in held.workflows:
-            return held.workflows[workflow_id]
-        workflow = session.scalar(
+        if workflow_id not in held.workflows:
+            cls._lock_where(session, held, Workflow.id == workflow_id)
+        return held.workflows.get(workflow_id)
+
+    @classmethod
+    def _lock_where(cls, session: Session, held: _Held, selects: ColumnElement[bool]) -> None:
+        """Lock the workflows ``selects`` names that this transaction does not hold yet, in id
+        order, and load their counters (two statements); they join ``held``."""
+        workflows = session.scalars(
             select(Workflow)
             .options(defer(Workflow.steps))
-            .where(Workflow.id == workflow_id)
+            .where(selects, Workflow.id.not_in(held.workflows) if held.workflows else true())
+            .order_by(Workflow.id)
             .with_for_update()
             .execution_options(populate_existing=True)
-        )
-        if workflow is None:
-            return None
-        locked = held.workflows[workflow_id] = cls(session, workflow, _load_counters(session, [workflow_id])[workflow_id])
-        return locked
+        ).all()
+        if workflows:
+            counters = _load_counters(session, [workflow.id for workflow in workflows])
+            for workflow in workflows:
+                held.workflows[workflow.id] = cls(session, workflow, counters[workflow.id])
 
     @classmethod
     def lock_jobs(cls, session: Session, job_ids: Iterable[int]) -> dict[int, tuple[LockedWorkflow, Job]]:
@@ -172,19 +179,7 @@ class LockedWorkflow:
         held = _held(session)
         wanted = sorted({job_id for job_id in job_ids if job_id not in held.jobs})
         if wanted:
-            workflows = session.scalars(
-                select(Workflow)
-                .options(defer(Workflow.steps))
-                .where(Workflow.id.in_(select(Job.workflow_id).where(Job.id.in_(wanted))))
-                .where(Workflow.id.not_in(held.workflows) if held.workflows else true())
-                .order_by(Workflow.id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            ).all()
-            if workflows:
-                counters = _load_counters(session, [workflow.id for workflow in workflows])
-                for workflow in workflows:
-                    held.workflows[workflow.id] = cls(session, workflow, counters[workflow.id])
+            cls._lock_where(session, held, Workflow.id.in_(select(Job.workflow_id).where(Job.id.in_(wanted))))
             jobs = session.scalars(
                 select(Job)
                 .where(Job.id.in_(wanted), Job.workflow_id.in_(held.workflows))
