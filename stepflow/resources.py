@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from stepflow.db import session_factory, sync_engine
 from stepflow.notifier.http import new_client
 from stepflow.orchestration.steps_cache import STEPS_CACHE, StepsCache
-from stepflow.orchestration.outbox import DispatchMarks, Owed, dispatch
+from stepflow.orchestration.dispatch_marks import DispatchMarks
+from stepflow.orchestration.outbox import Owed, dispatch
 from stepflow.settings import Settings
 from stepflow.wire.dead_letters import declare_dead_letters
 from stepflow.wire.handover import RUN_NOTIFICATION, actor_message, declare_actor_queues

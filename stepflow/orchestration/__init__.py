@@ -13,5 +13,7 @@ parameters, which transitions are allowed) are the pure engine's (``stepflow.eng
 - ``leases``: giving up jobs whose worker went silent or moved on;
 - ``worker_news``: what StepFlow heard from workers about running jobs;
 - ``announcements``: what state changes announce to people (notification hooks, Slack);
-- ``outbox``: sending what a commit owes, and marking orders dispatched.
+- ``outbox``: sending what a commit owes;
+- ``dispatch_marks``: marking confirmed orders dispatched, off the senders' threads;
+- ``steps_cache``: launched workflows' steps, kept per process.
 """

@@ -15,20 +15,20 @@ duplicates are harmless because every handler is idempotent.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.engine.launch import JobPlan
 from stepflow.engine.states import QUEUED_STATES, JobState
 from stepflow.models import Job, Outbox
 from stepflow.models.base import utcnow
+from stepflow.orchestration.dispatch_marks import DispatchMarks
 from stepflow.wire.direct_messaging import publish_direct_message
 from stepflow.wire.orders import JobOrder, Submission
 from stepflow.wire.publisher import PUBLISH_ERRORS, ConfirmingPublisher, publish_orders
@@ -78,88 +78,6 @@ def owe_direct_message(session: Session, message: dict[str, Any]) -> int:
     session.add(row)
     session.flush()
     return row.id
-
-
-_JOBS = Job.__table__
-_MARK = (
-    update(_JOBS)
-    .where(
-        _JOBS.c.id == bindparam("job_id"),
-        _JOBS.c.dispatched_at.is_(None),
-        _JOBS.c.send_after.is_not_distinct_from(bindparam("sent_after", type_=_JOBS.c.send_after.type)),
-    )
-    .values(dispatched_at=bindparam("now"), send_after=None, updated_at=bindparam("now"))
-)
-
-
-class DispatchMarks:
-    """Marks jobs ``dispatched_at`` once their order (or notification hand-over) is confirmed,
-    off the sender's thread.
-
-    ``add`` returns at once; one background thread (started on first use) writes all the marks
-    waiting in one transaction (one ``UPDATE`` executed for all rows), so under load many
-    senders' marks share a transaction and a lone mark is written at once. A mark that is never
-    written (a crash, the database down) only means the clock sends that order again after
-    ``dispatch_resend_after``: a duplicate order is harmless, since every answer is idempotent.
-
-    A mark names the job and the ``send_after`` it had when its order was sent, and applies
-    only if the job still has it and is still unmarked: a job told to send its order again
-    meanwhile (the SDK's busy answer sets a new ``send_after``) keeps waiting for the clock,
-    however late the old order's mark is written.
-    """
-
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self._sessions = sessions
-        self._waiting: list[tuple[int, datetime | None]] = []
-        self._writing = 0  # how many ids the thread is writing now
-        self._condition = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-
-    def add(self, sent: Iterable[tuple[int, datetime | None]]) -> None:
-        """Mark these ``(job id, send_after when sent)`` dispatched soon (never blocks on the database)."""
-        ids = list(sent)
-        with self._condition:
-            if not ids or self._closed:  # closing: the clock sends these orders again
-                return
-            self._waiting += ids
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="stepflow-dispatch-marks", daemon=True)
-                self._thread.start()
-            self._condition.notify_all()
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every mark added so far is written (or given up); False on timeout."""
-        with self._condition:
-            return self._condition.wait_for(lambda: not self._waiting and not self._writing, timeout)
-
-    def close(self) -> None:
-        """Write what waits, then stop the thread."""
-        with self._condition:
-            self._closed = True
-            self._condition.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                self._condition.wait_for(lambda: self._waiting or self._closed)
-                if not self._waiting:
-                    return
-                ids, self._waiting = self._waiting, []
-                self._writing = len(ids)
-            now = utcnow()
-            try:
-                with self._sessions() as session, session.begin():
-                    rows = [{"job_id": job_id, "sent_after": after, "now": now} for job_id, after in ids]
-                    session.connection().execute(_MARK, rows)
-            except Exception as error:  # the clock sends these orders again later
-                log.warning("dispatch marks not written", count=len(ids), error=str(error))
-            with self._condition:
-                self._writing = 0
-                self._condition.notify_all()
 
 
 def _send_notifications(notify: NotificationSender, job_ids: Sequence[int]) -> list[int]:

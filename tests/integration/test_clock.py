@@ -8,7 +8,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from stepflow.orchestration.outbox import DispatchMarks, Owed, dispatch, owe_direct_message
+from stepflow.orchestration.dispatch_marks import DispatchMarks
+from stepflow.orchestration.outbox import Owed, dispatch, owe_direct_message
 from stepflow.clock import Clock, Periodic, try_singleton
 from stepflow.models import Job, Outbox
 from stepflow.models.base import utcnow

@@ -16,7 +16,7 @@ from stepflow.db import session_factory, sync_engine
 from stepflow.models import Job
 from stepflow.models.base import utcnow
 from stepflow.orchestration.locked_workflow import LockedWorkflow
-from stepflow.orchestration.outbox import DispatchMarks
+from stepflow.orchestration.dispatch_marks import DispatchMarks
 from stepflow.settings import Settings
 from tests.support import stored_workflow
 
