@@ -22,7 +22,7 @@ from stepflow.orchestration.advance import advance
 from stepflow.orchestration.outbox import Owed
 from stepflow.orchestration.locked_workflow import LockedWorkflow
 from stepflow.changes import JOB_PROGRESSION, job_ref
-from stepflow.engine.states import ACTIVE_STATES, JobState
+from stepflow.engine.states import JobState, WorkflowState
 from stepflow.engine.transitions import LIVE_REPORTS, Action, Event, Outcome, decide
 from stepflow.models import Job, JobStatus, LiveWorker, Progression
 from stepflow.models.base import utcnow
@@ -54,11 +54,7 @@ class LockedJob:
 
     @property
     def aborted(self) -> bool:
-        return self.workflow.workflow.status == "aborted"
-
-    @property
-    def active(self) -> bool:
-        return self.job.state in ACTIVE_STATES
+        return self.workflow.workflow.status == WorkflowState.ABORTED
 
 
 def lock_job(session: Session, job_id: int) -> LockedJob:

@@ -27,6 +27,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from stepflow.changes import JOB_STATE, WORKFLOW_STATUS, Change, JobRef, WorkflowRef, job_ref, record
 from stepflow.engine.launch import JobPlan
+from stepflow.engine.states import JobState, WorkflowState
 from stepflow.engine.status import StepCounts, workflow_status
 from stepflow.models import Artifact, Job, JobStatus, Workflow, WorkflowStatus, WorkflowStep
 from stepflow.models.base import utcnow
@@ -292,7 +293,7 @@ class LockedWorkflow:
         created = sorted(((by_index[index], job_id) for job_id, index in rows), key=lambda pair: pair[1])
         self._move_counts(step["id"], [(None, plan.state) for plan, _ in created], launched=now)
         for plan, job_id in created:
-            if plan.state != "queued":
+            if plan.state != JobState.QUEUED:
                 description = {"message": plan.message} if plan.message else {}
                 self.session.add(JobStatus(job_id=job_id, state=plan.state, description=description))
             self.tell(JOB_STATE, JobRef(job_id, step["name"], step["id"], plan.state, plan.message or None))
@@ -349,7 +350,7 @@ class LockedWorkflow:
         self.session.add(
             WorkflowStatus(workflow_id=self.id, state=new, job_status_id=cause.id if cause is not None else None)
         )
-        if new == "completed":
+        if new == WorkflowState.COMPLETED:
             self.session.add(Artifact(workflow_id=self.id, resources={}))
         log.info("workflow status", workflow_id=self.id, status=new, previous=current)
 
