@@ -6,9 +6,9 @@ default exchange with the actor's queue as routing key, exactly what ``Actor.sen
 write); an actor that takes batches (``ActorAddress.batch``: ``job_answers``) gets the
 deliveries of one read in one message of ``[queue, payload]`` pairs instead (at most ``BATCH``),
 so answers that arrive together are decided together. The deliveries that one read of the
-socket brings (up to ``PREFETCH``) are handed over as one pipelined batch through ``ConfirmingPublisher.publish_many``; once the broker has
-confirmed them, the worker messages are acked together (``multiple=True`` up to the last
-delivery tag when everything went through). No confirm is waited for per message.
+socket brings (up to ``PREFETCH``) are handed over as one pipelined batch through
+``ConfirmingPublisher.publish_many``; once the broker has confirmed them, the worker messages
+are acked together (``multiple=True`` up to the last delivery tag when everything went through). No confirm is waited for per message.
 
 A message that can never succeed (undecodable, invalid, redelivered too often) goes to our
 dead-letter queue with the reason, then is acked; expected noise (a ``job_error`` without
@@ -151,20 +151,20 @@ class Bridge:
         """The messages that hand ``payloads`` (by index in ``batch``) over, each with the
         indices it carries: one message per payload, except for an actor that takes batches,
         which gets one message of ``[queue, payload]`` pairs per ``BATCH`` payloads."""
-        single: list[tuple[Outgoing, list[int]]] = []
+        messages: list[tuple[Outgoing, list[int]]] = []
         grouped: dict[ActorLike, list[int]] = {}
         for index, payload in payloads.items():
             actor = self._actors[batch[index].queue]
             if getattr(actor, "batch", False):
                 grouped.setdefault(actor, []).append(index)
             else:
-                single.append((actor_message(actor, payload), [index]))
+                messages.append((actor_message(actor, payload), [index]))
         for actor, indices in grouped.items():
             for start in range(0, len(indices), BATCH):
                 chunk = indices[start : start + BATCH]
                 pairs = [[batch[index].queue, payloads[index]] for index in chunk]
-                single.append((actor_message(actor, pairs), chunk))
-        return single
+                messages.append((actor_message(actor, pairs), chunk))
+        return messages
 
     def settle(self, channel: BlockingChannel, batch: list[_Delivery]) -> None:
         """Hand ``batch`` over (one pipelined publish), then ack or reject every delivery."""
