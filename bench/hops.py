@@ -7,11 +7,12 @@ in (c)); ``--chains`` chains run concurrently.
 
 (a) bare loop, asynchronous publisher confirms, completions acked after their order's confirm
 (b) bare loop, one synchronous confirm per publish
-(c) StepFlow: ``stepflow bridge`` + ``stepflow actors`` (1 process × 8 threads, the Procfile's) + ``serve``
-    (to launch), ``--chains`` workflows of ``--steps`` chained steps; the rate is taken while
-    10 %..90 % of the jobs complete. It also prints the resident memory of the actors process
-    (and its Dramatiq worker processes) when 10 % of the jobs completed and at the end, so
-    ``--chains 50 --steps 2000`` compares the RSS after 10,000 and after 100,000 hops.
+(c) StepFlow with the Procfile's scale: ``stepflow bridge`` (which decides every job answer) +
+    ``stepflow actors`` (1 process × 8 threads: the launches) + ``serve`` (to launch),
+    ``--chains`` workflows of ``--steps`` chained steps; the rate is taken while 10 %..90 % of
+    the jobs complete. It also prints the resident memory of the bridge, the process every hop
+    goes through, when 10 % of the jobs completed and at the end, so ``--chains 50 --steps
+    2000`` compares the RSS after 10,000 and after 100,000 hops.
 
     .venv/bin/python bench/hops.py --chains 50 --hops 4000 --steps 40
 
@@ -290,7 +291,7 @@ def stepflow_path(
                 raise SystemExit(f"launch failed: {response.status_code} {response.text}\n{processes.tails()}")
         total = chains * steps
         marks: dict[str, float] = {}
-        rss: list[tuple[int, int]] = []  # (completed jobs, actors' RSS in bytes)
+        rss: list[tuple[int, int]] = []  # (completed jobs, the bridge's RSS in bytes)
         deadline = time.monotonic() + 900 + total / 20
         if timing is not None:
             return {"durations": wait_for_durations(timing, deadline, processes.tails), "jobs": total}
@@ -300,11 +301,11 @@ def stepflow_path(
             now = time.perf_counter()
             if done >= total * 0.1 and "low" not in marks:
                 marks["low"], marks["low_count"] = now, done
-                rss.append((done, actors_rss(processes.running["actors"].pid)))
+                rss.append((done, process_rss(processes.running["bridge"].pid)))
             if done >= total * 0.9 and "high" not in marks:
                 marks["high"], marks["high_count"] = now, done
             if done >= total:
-                rss.append((done, actors_rss(processes.running["actors"].pid)))
+                rss.append((done, process_rss(processes.running["bridge"].pid)))
                 break
             time.sleep(0.05)
         else:
@@ -318,8 +319,8 @@ def stepflow_path(
         engine.dispose()
 
 
-def actors_rss(pid: int) -> int:
-    """Resident memory of ``stepflow actors`` (pid) and every process under it, in bytes."""
+def process_rss(pid: int) -> int:
+    """Resident memory of a process (pid) and every process under it, in bytes."""
     total, pending = 0, [pid]
     while pending:
         current = pending.pop()
@@ -356,7 +357,7 @@ def latency(options: argparse.Namespace, box: Sandbox) -> None:
     print("    " + "  ".join(f"{key} {value:6.2f} ms" for key, value in a.items()))
     actors = f"{options.actor_processes}×{options.actor_threads}"
     workflow = f"one workflow of {options.steps} steps"
-    print(f"(c) StepFlow bridge → actors {actors} → order, {workflow}: {len(ours)} hops ({skipped})")
+    print(f"(c) StepFlow bridge → order (actors {actors}), {workflow}: {len(ours)} hops ({skipped})")
     print("    " + "  ".join(f"{key} {value:6.2f} ms ({value / a[key]:.1f} × a)" for key, value in c.items()))
 
 
@@ -392,10 +393,10 @@ def main() -> None:
             )
         rate = result["hops_per_second"]
         actors = f"{options.actor_processes}×{options.actor_threads}"
-        print(f"(c) StepFlow bridge → actors {actors} → order: {rate:7.1f} hops/s  ({rate / bare:.2f} × a)")
+        print(f"(c) StepFlow bridge → order (actors {actors}): {rate:7.1f} hops/s  ({rate / bare:.2f} × a)")
         (early, early_rss), (end, end_rss) = result["rss"]
         print(
-            f"    actors' RSS: {early_rss / 2**20:.1f} MiB after {early} hops, {end_rss / 2**20:.1f} MiB after {end}"
+            f"    bridge's RSS: {early_rss / 2**20:.1f} MiB after {early} hops, {end_rss / 2**20:.1f} MiB after {end}"
             f" ({end_rss / early_rss:.2f} ×)"
         )
 

@@ -49,21 +49,26 @@ def actors(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def bridge(settings: Settings, args: argparse.Namespace) -> None:
-    from stepflow.actors import bridged_addresses
+    from stepflow import listeners
+    from stepflow.actors import bridge_handlers
     from stepflow.metrics.messages import bridge_observer
+    from stepflow.resources import Resources
     from stepflow.wire.bridge import Bridge
-    from stepflow.wire.dead_letters import declare_dead_letters
-    from stepflow.wire.publisher import ConfirmingPublisher
 
+    resources = Resources.open(settings)
+    listeners.install(settings, resources.hand_over)
     consumer = Bridge(
         settings.amqp_url,
-        bridged_addresses(),
-        ConfirmingPublisher(settings.amqp_url, declare=declare_dead_letters),
-        actors_url=settings.actors_amqp_url,
+        bridge_handlers(resources),
+        resources.dead_letters,
+        hand_over=resources.hand_over,
         observe=bridge_observer(settings),
     )
     _on_term(consumer.stop)
-    consumer.run()
+    try:
+        consumer.run()
+    finally:
+        resources.close()
 
 
 def clock(settings: Settings, args: argparse.Namespace) -> None:

@@ -1,7 +1,7 @@
 """The change listeners of a StepFlow process (``stepflow.changes``), installed at start.
 
 Every process that changes state calls :func:`install`: the web (the plugin), the actors
-(``stepflow.actors.setup``) and the clock. Installing again, with other settings, replaces each
+(``stepflow.actors.setup``), the bridge and the clock. Installing again, with other settings, replaces each
 listener (they are registered by name).
 """
 

@@ -20,8 +20,9 @@ import dramatiq
 from dramatiq import Broker
 
 from stepflow.actors import job_messages, notifications, worker_messages, workflows
+from stepflow.orchestration.decisions import DECISIONS, JobAnswers
 from stepflow.resources import Resources
-from stepflow.wire.handover import JOB_ANSWERS, JOBS_QUEUE, ActorAddress, NOTIFICATIONS_QUEUE, WORKERS_QUEUE, WORKFLOWS_QUEUE
+from stepflow.wire.handover import JOBS_QUEUE, ActorAddress, NOTIFICATIONS_QUEUE, WORKERS_QUEUE, WORKFLOWS_QUEUE
 
 Actor = dramatiq.Actor[Any, Any]
 
@@ -42,7 +43,7 @@ GROUPS = (
     ActorGroup(NOTIFICATIONS_QUEUE, notifications.ACTORS, {"time_limit": notifications.TIME_LIMIT_MS, "max_retries": 3}),
 )
 
-BRIDGED = (*job_messages.DECISIONS, *worker_messages.ACTORS)
+BRIDGED = (*DECISIONS, *worker_messages.ACTORS)
 """The queues the bridge consumes; each has an actor of its name (one message per answer)."""
 
 
@@ -62,18 +63,18 @@ class Actors(dict[str, Actor]):
 
     def bridge_handlers(self) -> dict[str, Actor]:
         """Each queue the bridge consumes → the actor of its name, which takes one answer per
-        message (``bridged_addresses`` is what ``stepflow bridge`` uses: job answers in batches)."""
+        message (everything handed over; ``bridge_handlers`` is what ``stepflow bridge`` uses)."""
         return {name: self[name] for name in BRIDGED}
 
 
-def bridged_addresses() -> dict[str, ActorAddress]:
-    """Each queue the bridge consumes → the address of the actor it hands them to: job answers
-    go to ``job_answers`` in batches, worker events to the actor of their queue's name (the
-    bridge needs no broker of Dramatiq's, only where each message goes)."""
+def bridge_handlers(resources: Resources) -> dict[str, JobAnswers | ActorAddress]:
+    """Each queue the bridge consumes → its handler: the job answers are decided by the bridge
+    (:class:`~stepflow.orchestration.decisions.JobAnswers`, bound to ``resources``), worker
+    events are handed to the actor of their queue's name (the bridge needs no broker of
+    Dramatiq's, only where each message goes)."""
+    decide = JobAnswers(resources)
     queues = {name: group.queue_name for group in GROUPS for name in group.functions}
-    return {
-        name: JOB_ANSWERS if name in job_messages.DECISIONS else ActorAddress(queues[name], name) for name in BRIDGED
-    }
+    return {name: decide if name in DECISIONS else ActorAddress(queues[name], name) for name in BRIDGED}
 
 
 def declare(broker: Broker, resources: Resources) -> Actors:

@@ -1,11 +1,12 @@
 """The orchestration domain: what StepFlow does to workflows and jobs, under the workflow lock.
 
-Everything here runs inside a transaction handed in by the caller (an actor, the clock, the
-web's workflow events) and returns what the transaction owes (:class:`~stepflow.orchestration.outbox.Owed`),
+Everything here runs inside a transaction handed in by the caller (the bridge's batches of
+job answers, an actor, the clock, the web's workflow events) and returns what the transaction owes (:class:`~stepflow.orchestration.outbox.Owed`),
 which the caller sends after commit. The decisions themselves (which steps start, with which
 parameters, which transitions are allowed) are the pure engine's (``stepflow.engine``).
 
 - ``locked_workflow``: the locked workflow row, its step counters and its jobs;
+- ``decisions``: the job answers the bridge reads together, decided in one transaction;
 - ``answers``: what a worker's answer does to its job;
 - ``advance``: starting every step that may start;
 - ``events``: retry, abort, pause, resume, stop, update, delete;

@@ -1,20 +1,27 @@
-"""The bridge: consumes the workers' answers and hands each one to an actor.
+"""The bridge: consumes the workers' answers; decides the job answers, hands the rest to actors.
 
-Each delivery is decoded and validated (msgspec). A valid one becomes a Dramatiq message for
-the actor of its queue (``dramatiq.Message(...).encode()``, persistent, published to the
-default exchange with the actor's queue as routing key, exactly what ``Actor.send`` would
-write); an actor that takes batches (``ActorAddress.batch``: ``job_answers``) gets the
-deliveries of one read in one message of ``[queue, payload]`` pairs instead (at most ``BATCH``),
-so answers that arrive together are decided together. The deliveries that one read of the
-socket brings (up to ``PREFETCH``) are handed over as one pipelined batch through
-``ConfirmingPublisher.publish_many``; once the broker has confirmed them, the worker messages
-are acked together (``multiple=True`` up to the last delivery tag when everything went through). No confirm is waited for per message.
+Each delivery is decoded and validated (msgspec). What happens to a valid one depends on its
+queue's handler:
+
+- a :class:`Decider` (``stepflow.orchestration.decisions.JobAnswers`` for the job answers)
+  decides, in this process, all the deliveries of its queues that one read of the socket
+  brought (up to ``PREFETCH``), as one batch: one transaction, one pipelined publish of the
+  orders it owes, one confirm wait. While a batch is decided, new deliveries wait in the
+  socket, so the next batch is bigger under load and a lone message is decided at once;
+- an actor (or its :class:`~stepflow.wire.handover.ActorAddress`) is handed it as a Dramatiq
+  message (``dramatiq.Message(...).encode()``, persistent, published to the default exchange
+  with the actor's queue as routing key, exactly what ``Actor.send`` would write); the hand-overs
+  of one read go as one pipelined batch through ``ConfirmingPublisher.publish_many``.
+
+Once everything of a read is committed or confirmed, its worker messages are acked together
+(``multiple=True`` up to the last delivery tag when everything went through). No confirm is
+waited for per message.
 
 A message that can never succeed (undecodable, invalid, redelivered too often) goes to our
 dead-letter queue with the reason, then is acked; expected noise (a ``job_error`` without
-``job_id``) is acked with a log line; a hand-over the broker did not confirm (nacked,
-unroutable, the actor broker unreachable) is rejected, which the original's queue arguments
-turn into a retry in 5 s.
+``job_id``) is acked with a log line; a decision that failed, or a hand-over the broker did not
+confirm (nacked, unroutable, the actor broker unreachable), is rejected, which the original's
+queue arguments turn into a retry in 5 s.
 
 The actor queues are declared on every new hand-over channel with the arguments Dramatiq's
 ``RabbitmqBroker`` gives them (``declare_actor_queues``), so an actor process that has not
@@ -25,7 +32,7 @@ message come back (rejected, retried) instead of vanishing.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -47,11 +54,9 @@ log = structlog.get_logger(__name__)
 
 MAX_REDELIVERIES = 10
 PREFETCH = 500
-BATCH = 100
-"""At most this many answers in one hand-over to an actor that takes batches (more batches
-let more actor threads work at once)."""
 RECONNECT_DELAY = 2.0
 
+DECIDED = "decided"
 HANDED_OVER = "handed_over"
 DEAD_LETTERED = "dead_lettered"
 NOISE = "noise"
@@ -67,12 +72,35 @@ class ActorLike(Protocol):
     queue_name: str
 
 
-def as_actor(handler: Any) -> ActorLike:
-    """An actor (or its address), or an actor's bound ``send``."""
+class Decider(Protocol):
+    """Decides the valid messages of its queues in this process, a batch at a time.
+
+    Called with ``(queue, message)`` pairs in arrival order (messages decoded by
+    ``stepflow.wire.messages``), it answers for each whether it is settled (its effect
+    committed: the delivery is acked) or not (rejected into its queue's retry loop). ``name``
+    labels its deliveries in the metrics, as an actor's name does."""
+
+    name: str
+
+    def __call__(self, batch: Sequence[tuple[str, Any]]) -> Sequence[bool]: ...
+
+
+Handler = ActorLike | Decider
+
+
+def as_handler(handler: Any) -> Handler:
+    """An actor (or its address), an actor's bound ``send``, or a :class:`Decider`."""
     actor = getattr(handler, "__self__", handler)
-    if not (hasattr(actor, "actor_name") and hasattr(actor, "queue_name")):
-        raise TypeError(f"bridge handler {handler!r} is not a Dramatiq actor")
-    return actor
+    if hasattr(actor, "actor_name") and hasattr(actor, "queue_name"):
+        return actor  # type: ignore[no-any-return]
+    if callable(handler) and isinstance(getattr(handler, "name", None), str):
+        return handler  # type: ignore[no-any-return]
+    raise TypeError(f"bridge handler {handler!r} is neither a Dramatiq actor nor a decider")
+
+
+def handler_name(handler: Handler) -> str:
+    """The actor's or the decider's name (the metrics' ``actor`` label)."""
+    return handler.actor_name if hasattr(handler, "actor_name") else handler.name
 
 
 def death_count(properties: BasicProperties, queue: str) -> int:
@@ -99,11 +127,12 @@ class _Delivery:
 
 
 class Bridge:
-    """Consumes ``handlers``' queues; each queue's messages go to one actor.
+    """Consumes ``handlers``' queues; each queue's messages go to one handler.
 
-    ``handlers`` maps a consumed queue to a Dramatiq actor (or its bound ``send``). Hand-overs
-    are published on ``actors_url`` (the actors' broker; default: ``url``). ``observe`` is told
-    how each delivery was settled and how long after it arrived (the metrics).
+    ``handlers`` maps a consumed queue to a :class:`Decider`, or to a Dramatiq actor (or its
+    address, or its bound ``send``) to hand them over to. Hand-overs are published on
+    ``actors_url`` (the actors' broker; default: ``url``). ``observe`` is told how each
+    delivery was settled and how long after it arrived (the metrics).
     """
 
     def __init__(
@@ -117,10 +146,10 @@ class Bridge:
         observe: BridgeObserver = ignore_bridge,
     ) -> None:
         self._parameters = pika.URLParameters(url)
-        self._actors = {queue: as_actor(handler) for queue, handler in handlers.items()}
+        self._handlers = {queue: as_handler(handler) for queue, handler in handlers.items()}
         self._dead_letters = dead_letters
         self._observe = observe
-        queue_names = {actor.queue_name for actor in self._actors.values()}
+        queue_names = {h.queue_name for h in self._handlers.values() if hasattr(h, "queue_name")}
         self._hand_over = hand_over or ConfirmingPublisher(
             actors_url or url, declare=lambda channel: declare_actor_queues(channel, queue_names)
         )
@@ -129,8 +158,10 @@ class Bridge:
         self._consumer_queues: dict[str, str] = {}
         self._batch: list[_Delivery] = []
 
-    def prepare(self, queue: str, routing_key: str, body: bytes, properties: BasicProperties) -> tuple[str, Any]:
-        """Decide one delivery: its outcome, and the payload to hand over (None: ack it right away)."""
+    def _validate(self, delivery: _Delivery) -> tuple[str | None, Any]:
+        """The decoded message of a delivery to decide or hand over (outcome None), or the
+        outcome of one settled at once (dead-lettered, noise) and no message."""
+        queue, body = delivery.queue, delivery.body
         try:
             message = messages.decode(queue, body)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
@@ -139,48 +170,52 @@ class Bridge:
         if queue == JOB_ERROR and getattr(message, "job_id", None) is None:
             log.info("job_error without job_id acked", queue=queue, body=body[:500].decode(errors="replace"))
             return NOISE, None
-        if death_count(properties, queue) > MAX_REDELIVERIES:
+        if death_count(delivery.properties, queue) > MAX_REDELIVERIES:
             dead_letter(self._dead_letters, body, f"redelivered more than {MAX_REDELIVERIES} times", queue)
             return DEAD_LETTERED, None
-        payload = msgspec.to_builtins(message)
-        if queue in CATCH_ALL_QUEUES:
-            payload = unroutable(routing_key, properties, payload)
-        return HANDED_OVER, payload
+        return None, message
 
-    def _hand_overs(self, batch: list[_Delivery], payloads: dict[int, Any]) -> list[tuple[Outgoing, list[int]]]:
-        """The messages that hand ``payloads`` (by index in ``batch``) over, each with the
-        indices it carries: one message per payload, except for an actor that takes batches,
-        which gets one message of ``[queue, payload]`` pairs per ``BATCH`` payloads."""
-        messages: list[tuple[Outgoing, list[int]]] = []
-        grouped: dict[ActorLike, list[int]] = {}
-        for index, payload in payloads.items():
-            actor = self._actors[batch[index].queue]
-            if getattr(actor, "batch", False):
-                grouped.setdefault(actor, []).append(index)
-            else:
-                messages.append((actor_message(actor, payload), [index]))
-        for actor, indices in grouped.items():
-            for start in range(0, len(indices), BATCH):
-                chunk = indices[start : start + BATCH]
-                pairs = [[batch[index].queue, payloads[index]] for index in chunk]
-                messages.append((actor_message(actor, pairs), chunk))
-        return messages
+    def _hand_over_message(self, delivery: _Delivery, message: Any) -> Outgoing:
+        """The Dramatiq message that hands ``message`` to its queue's actor."""
+        payload = msgspec.to_builtins(message)
+        if delivery.queue in CATCH_ALL_QUEUES:
+            payload = unroutable(delivery.routing_key, delivery.properties, payload)
+        return actor_message(self._handlers[delivery.queue], payload)
+
+    def _outcomes(self, batch: list[_Delivery]) -> list[str]:
+        """Validate, decide and hand over ``batch``: how each delivery is settled."""
+        outcomes: list[str] = []
+        found: list[Any] = []  # the decoded messages, by index in ``batch``
+        decided: dict[int, list[int]] = {}  # by id of the decider: indices in ``batch``
+        handed: list[int] = []
+        for index, delivery in enumerate(batch):
+            outcome, message = self._validate(delivery)
+            outcomes.append(outcome or HANDED_OVER)
+            found.append(message)
+            if outcome is None:
+                handler = self._handlers[delivery.queue]
+                if hasattr(handler, "actor_name"):
+                    handed.append(index)
+                else:
+                    decided.setdefault(id(handler), []).append(index)
+        for indices in decided.values():
+            decide = self._handlers[batch[indices[0]].queue]
+            try:
+                settled = decide([(batch[index].queue, found[index]) for index in indices])  # type: ignore[operator]
+            except Exception:  # a decider reports failures; this one broke its contract
+                log.exception("decider failed", decider=handler_name(decide))
+                settled = [False] * len(indices)
+            for index, ok in zip(indices, settled, strict=True):
+                outcomes[index] = DECIDED if ok else REJECTED
+        confirms = self._hand_over.publish_many([self._hand_over_message(batch[i], found[i]) for i in handed])
+        for index, confirmed in zip(handed, confirms, strict=True):
+            if not confirmed:
+                outcomes[index] = REJECTED
+        return outcomes
 
     def settle(self, channel: BlockingChannel, batch: list[_Delivery]) -> None:
-        """Hand ``batch`` over (one pipelined publish), then ack or reject every delivery."""
-        payloads: dict[int, Any] = {}  # by index in ``batch``: what is handed over
-        outcomes: list[str] = []
-        for index, delivery in enumerate(batch):
-            outcome, payload = self.prepare(delivery.queue, delivery.routing_key, delivery.body, delivery.properties)
-            outcomes.append(outcome)
-            if payload is not None:
-                payloads[index] = payload
-        hand_overs = self._hand_overs(batch, payloads)
-        confirms = self._hand_over.publish_many([message for message, _ in hand_overs])
-        for (_, indices), confirmed in zip(hand_overs, confirms, strict=True):
-            if not confirmed:
-                for index in indices:
-                    outcomes[index] = REJECTED
+        """Decide and hand over ``batch``, then ack or reject every delivery."""
+        outcomes = self._outcomes(batch)
         if REJECTED not in outcomes:
             channel.basic_ack(batch[-1].tag, multiple=True)
         else:
@@ -188,11 +223,12 @@ class Bridge:
                 if outcome != REJECTED:
                     channel.basic_ack(delivery.tag)
                 else:
-                    log.warning("handing over failed, retrying in 5 s", queue=delivery.queue)
+                    log.warning("deciding or handing over failed, retrying in 5 s", queue=delivery.queue)
                     channel.basic_reject(delivery.tag, requeue=False)
         settled = time.monotonic()
         for delivery, outcome in zip(batch, outcomes, strict=True):
-            self._observe(delivery.queue, self._actors[delivery.queue].actor_name, outcome, settled - delivery.received)
+            name = handler_name(self._handlers[delivery.queue])
+            self._observe(delivery.queue, name, outcome, settled - delivery.received)
 
     def _on_delivery(
         self, channel: BlockingChannel, method: Basic.Deliver, properties: BasicProperties, body: bytes
@@ -209,10 +245,10 @@ class Bridge:
         channel.basic_qos(prefetch_count=PREFETCH)
         self._hand_over.connect()  # declares the actor queues before anything is consumed
         self._consumer_queues = {}
-        for queue in self._actors:
+        for queue in self._handlers:
             tag = channel.basic_consume(queue, self._on_delivery)
             self._consumer_queues[tag] = queue
-        log.info("bridge consuming", queues=sorted(self._actors))
+        log.info("bridge consuming", queues=sorted(self._handlers))
         while not self._stopping:
             self._connection.process_data_events(time_limit=1)
             if self._batch:

@@ -24,13 +24,10 @@ from stepflow.wire.publisher import Outgoing
 
 @dataclass(frozen=True)
 class ActorAddress:
-    """Where an actor's messages go: its queue, and its name inside the message. An actor that
-    takes a ``batch`` is handed a list of ``[queue, payload]`` pairs in one message (what
-    arrived together), not one payload per message."""
+    """Where an actor's messages go: its queue, and its name inside the message."""
 
     queue_name: str
     actor_name: str
-    batch: bool = False
 
 
 JOBS_QUEUE = "stepflow.jobs"
@@ -42,7 +39,6 @@ ACTOR_QUEUES = (JOBS_QUEUE, WORKERS_QUEUE, WORKFLOWS_QUEUE, NOTIFICATIONS_QUEUE)
 LAUNCH_WORKFLOW = ActorAddress(WORKFLOWS_QUEUE, "launch_workflow")
 RUN_NOTIFICATION = ActorAddress(NOTIFICATIONS_QUEUE, "run_notification")
 ANNOUNCE_ACTOR = ActorAddress(NOTIFICATIONS_QUEUE, "announce")
-JOB_ANSWERS = ActorAddress(JOBS_QUEUE, "job_answers", batch=True)
 
 
 def actor_message(actor: ActorAddress, *args: Any) -> Outgoing:

@@ -8,18 +8,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import dramatiq
 import pytest
 from litestar.testing import TestClient
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from stepflow.orchestration.decisions import decide_batch
 from stepflow.orchestration.outbox import undispatched
 from stepflow.api.app import create_app
 from stepflow.models import Artifact, Job, JobStatus, Outbox, Progression, Workflow, WorkflowStatus
 from stepflow.models.base import utcnow
 from stepflow.settings import Settings
-from stepflow.wire.handover import JOBS_QUEUE
 from stepflow.wire.topology import DEAD_LETTERS
 from tests.integration.broker import Capture, drain
 from tests.support import definition, source_paths, step, write_definitions
@@ -278,10 +277,10 @@ def test_the_sdk_busy_answer_sends_the_order_again_then_fails(
     assert workflow_of(sessions, workflow_id).status == "processing"
 
 
-def completion(job: Job) -> list[Any]:
-    """``job``'s completion as the bridge hands it to ``job_answers``: ``[queue, payload]``."""
+def completion(job: Job) -> tuple[str, Any]:
+    """``job``'s completion as a job answer: ``(queue, payload)``."""
     destination = [p["value"] for p in job.parameters if p["id"] == "destination_path"]
-    return ["job_completed", {"job_id": job.id, "status": "completed", "destination_paths": destination}]
+    return ("job_completed", {"job_id": job.id, "status": "completed", "destination_paths": destination})
 
 
 @pytest.mark.parametrize("round_number", range(3))
@@ -303,10 +302,10 @@ def test_sibling_completions_in_concurrent_batches_start_each_join_once(
     barrier = threading.Barrier(2)
     failures: list[BaseException] = []
 
-    def decide_together(batch: list[list[Any]]) -> None:
+    def decide_together(batch: list[tuple[str, Any]]) -> None:
         barrier.wait()
         try:
-            actors.job_answers.fn(batch)
+            assert decide_batch(actors.resources, batch) == [True] * len(batch)
         except BaseException as error:  # noqa: BLE001 - reported below
             failures.append(error)
 
@@ -334,8 +333,8 @@ def test_a_batch_is_decided_in_arrival_order(
     actors.launch_workflow.fn(workflow_id)
     (root,) = jobs_of(sessions, workflow_id)
     assert [body["job_id"] for _, body in orders.take(1)] == [root.id]
-    progression = ["job_progression", {"job_id": root.id, "progression": 50}]
-    actors.job_answers.fn([progression, completion(root), completion(root)])
+    progression = ("job_progression", {"job_id": root.id, "progression": 50})
+    assert decide_batch(actors.resources, [progression, completion(root), completion(root)]) == [True] * 3
     with sessions() as session:
         rows = session.scalars(select(JobStatus).where(JobStatus.job_id == root.id).order_by(JobStatus.id)).all()
         assert [row.state for row in rows] == ["processing", "completed"]
@@ -347,11 +346,12 @@ def test_a_batch_is_decided_in_arrival_order(
 
 
 def test_one_bad_answer_neither_fails_nor_delays_its_batch(
-    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture, amqp_url: str
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture
 ) -> None:
     """A completion PostgreSQL cannot store (a NUL character in a JSON string) fails the batch's
-    transaction: the other answers are then decided alone and committed, and the bad one is
-    handed over again by itself; an answer for an unknown job is acked among them."""
+    transaction: the other answers are then decided alone and committed, and the bad one alone
+    is reported unsettled (the bridge rejects it into its retry loop); an answer for an unknown
+    job is settled among them."""
     first, second = (create(api, "fork_join") for _ in range(2))
     roots = []
     for workflow_id in (first, second):
@@ -360,14 +360,11 @@ def test_one_bad_answer_neither_fails_nor_delays_its_batch(
     orders.take(2)
     bad = completion(roots[0])
     bad[1]["parameters"] = [{"id": "note", "type": "string", "value": "a\u0000b"}]
-    unknown = ["job_completed", {"job_id": 987654, "status": "completed"}]
-    actors.job_answers.fn([bad, unknown, completion(roots[1])])
+    unknown = ("job_completed", {"job_id": 987654, "status": "completed"})
+    assert decide_batch(actors.resources, [bad, unknown, completion(roots[1])]) == [False, True, True]
     assert [job.state for job in jobs_of(sessions, first)] == ["queued"]
     assert [job.state for job in jobs_of(sessions, second)] == ["completed", "queued", "queued"]
     assert len(orders.take(2)) == 2
-    ((_, body),) = drain(amqp_url, JOBS_QUEUE, expect=1)
-    message = dramatiq.Message.decode(body)
-    assert (message.actor_name, message.args) == ("job_answers", ([bad],))
 
 
 def test_a_batch_costs_a_fixed_number_of_statements_beyond_one_insert_per_started_step(
@@ -392,10 +389,10 @@ def test_a_batch_costs_a_fixed_number_of_statements_beyond_one_insert_per_starte
 
     event.listen(engine, "before_cursor_execute", count)
     try:
-        actors.job_answers.fn([completion(roots[0])])
+        decide_batch(actors.resources, [completion(roots[0])])
         lone = len(statements) - 2  # two steps started: two job INSERTs
         statements.clear()
-        actors.job_answers.fn([completion(root) for root in roots[1:]])
+        decide_batch(actors.resources, [completion(root) for root in roots[1:]])
         batch = len(statements) - 2 * 19
     finally:
         event.remove(engine, "before_cursor_execute", count)

@@ -1,5 +1,5 @@
 """The bridge on a real broker: validation, hand-over in Dramatiq format with batched acks,
-dead letters, expected noise, retries."""
+batches for a decider, dead letters, expected noise, retries."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import dramatiq
@@ -15,9 +15,9 @@ import pika
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from stepflow.wire.bridge import BATCH, Bridge
+from stepflow.wire.bridge import Bridge
 from stepflow.wire.dead_letters import declare_dead_letters
-from stepflow.wire.handover import ActorAddress
+from stepflow.wire.messages import JobStopped
 from stepflow.wire.publisher import ConfirmingPublisher
 from stepflow.wire.topology import DEAD_LETTERS, JOB_RESPONSE, JOB_RESPONSE_DELAYED, declare_bridge_topology
 from tests.integration.broker import delete_actor_queues, drain
@@ -157,25 +157,65 @@ def test_many_messages_are_handed_over_in_batches_then_acked(
     assert ready_messages(amqp_url, "job_stopped") == 0
 
 
-def test_answers_for_an_actor_taking_batches_are_handed_over_together(
-    start_bridge: Callable[..., Bridge], actors: Actors, amqp_url: str
+class Recording:
+    """A decider that records the batches it is given; it settles every answer but those of
+    the job ids in ``refuse``, and raises for a batch naming a job id in ``explode``."""
+
+    name = "recording"
+
+    def __init__(self, refuse: Sequence[int] = ()) -> None:
+        self.batches: list[list[tuple[str, Any]]] = []
+        self.refuse, self.explode = set(refuse), set[int]()
+
+    def __call__(self, batch: Sequence[tuple[str, Any]]) -> list[bool]:
+        self.batches.append(list(batch))
+        if any(message.job_id in self.explode for _, message in batch):
+            raise RuntimeError("boom")
+        return [message.job_id not in self.refuse for _, message in batch]
+
+
+def test_answers_for_a_decider_that_arrive_together_are_decided_together(
+    start_bridge: Callable[..., Bridge], amqp_url: str
 ) -> None:
-    """Deliveries that arrive together for an actor that takes batches become few messages of
-    ``[queue, payload]`` pairs (at most ``BATCH`` each), in arrival order per queue."""
-    batched = ActorAddress(actors.queue, "job_answers", batch=True)
+    """Deliveries that arrive together for a decider are decided as few batches of decoded
+    messages, in arrival order, then acked; a lone one later is decided at once, alone."""
+    decider = Recording()
     bodies = [json.dumps({"job_id": job_id, "status": "stopped"}).encode() for job_id in range(1, 251)]
     publish(amqp_url, "job_stopped", *bodies)  # waiting before the bridge starts: read together
-    start_bridge({queue: batched for queue in CONSUMED})
-    publish(amqp_url, "job_completed", json.dumps({"job_id": 7, "status": "completed"}).encode())
-    received: list[dramatiq.Message[Any]] = []
+    start_bridge({queue: decider for queue in CONSUMED})
     deadline = time.monotonic() + 10
-    while sum(len(message.args[0]) for message in received) < 251 and time.monotonic() < deadline:
-        received += actors.received(expect=1, timeout=1)
-    assert {message.actor_name for message in received} == {"job_answers"}
-    pairs = [pair for message in received for pair in message.args[0]]
-    assert [payload["job_id"] for queue, payload in pairs if queue == "job_stopped"] == list(range(1, 251))
-    assert [payload["job_id"] for queue, payload in pairs if queue == "job_completed"] == [7]
-    assert len(received) < 251 / 2 and max(len(message.args[0]) for message in received) <= BATCH
+    while sum(map(len, decider.batches)) < 250 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pairs = [pair for batch in decider.batches for pair in batch]
+    assert [message.job_id for _, message in pairs] == list(range(1, 251))
+    assert all(isinstance(message, JobStopped) for _, message in pairs)
+    assert len(decider.batches) < 250 / 2
+    publish(amqp_url, "job_completed", json.dumps({"job_id": 7, "status": "completed"}).encode())
+    deadline = time.monotonic() + 10
+    while sum(map(len, decider.batches)) < 251 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [(queue, message.job_id) for queue, message in decider.batches[-1]] == [("job_completed", 7)]
+    time.sleep(1.5)
+    assert ready_messages(amqp_url, "job_stopped") == 0 and ready_messages(amqp_url, JOB_RESPONSE_DELAYED) == 0
+
+
+def test_answers_a_decider_did_not_settle_are_rejected_into_the_retry_loop(
+    start_bridge: Callable[..., Bridge], amqp_url: str
+) -> None:
+    """An answer the decider reports unsettled, and every answer of a batch whose decider
+    raised, go to the 5 s retry loop; the settled ones of the same read are acked."""
+    observed: list[tuple[str, str, str, float]] = []
+    decider = Recording(refuse=[2])
+    start_bridge({queue: decider for queue in CONSUMED}, observe=lambda *seen: observed.append(seen))
+    publish(amqp_url, "job_stopped", *(json.dumps({"job_id": n, "status": "stopped"}).encode() for n in (1, 2, 3)))
+    (delayed,) = drain(amqp_url, JOB_RESPONSE_DELAYED, expect=1, timeout=4)
+    assert json.loads(delayed[1])["job_id"] == 2
+    decider.explode = {9}
+    publish(amqp_url, "job_stopped", json.dumps({"job_id": 9, "status": "stopped"}).encode())
+    (delayed,) = drain(amqp_url, JOB_RESPONSE_DELAYED, expect=1, timeout=4)
+    assert json.loads(delayed[1])["job_id"] == 9
+    assert sorted(seen[2] for seen in observed) == ["decided", "decided", "rejected", "rejected"]
+    assert {seen[1] for seen in observed} == {"recording"}
     assert ready_messages(amqp_url, "job_stopped") == 0
 
 
