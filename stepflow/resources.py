@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.db import session_factory, sync_engine
 from stepflow.notifier.http import new_client
+from stepflow.orchestration.counters_cache import COUNTERS_CACHE, CountersCache
 from stepflow.orchestration.steps_cache import STEPS_CACHE, StepsCache
 from stepflow.orchestration.dispatch_marks import DispatchMarks
 from stepflow.orchestration.outbox import Owed, dispatch
@@ -61,7 +62,7 @@ class Resources:
         else:
             publisher = ConfirmingPublisher(settings.amqp_url)
             hand_over = ConfirmingPublisher(settings.actors_amqp_url, declare=declare_actor_queues)
-        sessions = session_factory(sync_engine(settings), info={STEPS_CACHE: StepsCache()})
+        sessions = session_factory(sync_engine(settings), info={STEPS_CACHE: StepsCache(), COUNTERS_CACHE: CountersCache()})
         return cls(
             settings=settings,
             sessions=sessions,

@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, event, text
+from sqlalchemy import BigInteger, ForeignKey, Index, SmallInteger, String, Text, event, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -40,6 +40,9 @@ class Workflow(Base):
     parameters: Mapped[list[Any]] = mapped_column(default=list)
     notification_hooks: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'::jsonb"))
     status: Mapped[str] = mapped_column(String(16), default=WorkflowState.PENDING, index=True)
+    counters_version: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    """Bumped by every transaction that writes the step counters (``workflow_steps``): a
+    process may keep the counters it read for a version (``CountersCache``)."""
     # The groups of the workflow's view rights, fixed at launch: lists filter and count on it.
     view_groups: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     inserted_at: Mapped[datetime] = created_at_column()

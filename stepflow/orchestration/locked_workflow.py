@@ -5,9 +5,10 @@ first locks the workflow row (``SELECT … FOR UPDATE``). Two events of one work
 therefore decided one after the other, so sibling completions can never start a child
 twice, and the per-step counters stay exact.
 
-The counters are read once per transaction (plain rows, no ORM objects), kept up to date in
-memory as jobs move (a message costs the same in a workflow of 3 steps or 300), and the
-changed ones are written when the transaction commits, in one statement. A workflow's steps
+The counters are read once per transaction (plain rows, no ORM objects), or not at all when
+the process holds them at the workflow's ``counters_version`` (:class:`CountersCache`), kept
+up to date in memory as jobs move, and the changed ones are written when the transaction
+commits, in one statement that also bumps the version. A workflow's steps
 never change after launch: the lock does not read them, and a process that gives its sessions
 a :class:`StepsCache` reads each workflow's steps once.
 """
@@ -20,10 +21,10 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, bindparam, event, select, true, update
+from sqlalchemy import ColumnElement, bindparam, event, select, text, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, defer
-from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
 from stepflow.changes import JOB_STATE, WORKFLOW_STATUS, Change, JobRef, WorkflowRef, job_ref, record
 from stepflow.engine.launch import JobPlan
@@ -31,6 +32,7 @@ from stepflow.engine.states import JobState, WorkflowState
 from stepflow.engine.status import StepCounts, workflow_status
 from stepflow.models import Artifact, Job, JobStatus, Workflow, WorkflowStatus, WorkflowStep
 from stepflow.models.base import utcnow
+from stepflow.orchestration.counters_cache import COUNTERS_CACHE, CountersCache
 from stepflow.orchestration.steps_cache import STEPS_CACHE, StepsCache
 
 log = structlog.get_logger(__name__)
@@ -48,11 +50,18 @@ _INSERT_JOBS = (
 """Inserts planned jobs; a workflow/step/input that already has a job keeps it (no row back)."""
 
 _STEPS = WorkflowStep.__table__
-_UPDATE_COUNTERS = (
-    update(_STEPS)
-    .where(_STEPS.c.workflow_id == bindparam("w"), _STEPS.c.step_id == bindparam("s"))
-    .values({name: bindparam(f"n_{name}") for name in (*_COUNTERS, "launched_at")})
+_UPDATE_COUNTERS = text(
+    "WITH bumped AS (UPDATE workflows SET counters_version = counters_version + 1"
+    " WHERE id = ANY(CAST(:workflow_ids AS bigint[])))"
+    " UPDATE workflow_steps AS s SET "
+    + ", ".join(f"{name} = v.{name}" for name in (*_COUNTERS, "launched_at"))
+    + " FROM unnest(CAST(:w AS bigint[]), CAST(:s AS bigint[]), "
+    + ", ".join(f"CAST(:{name} AS bigint[])" for name in _COUNTERS)
+    + ", CAST(:launched_at AS timestamptz[])) AS v(w, s, "
+    + ", ".join(_COUNTERS)
+    + ", launched_at) WHERE s.workflow_id = v.w AND s.step_id = v.s"
 )
+"""Writes the changed counter rows and bumps their workflows' ``counters_version``: one statement."""
 
 
 @dataclass
@@ -71,6 +80,7 @@ def _held(session: Session) -> _Held:
     held = session.info.get(_HELD)
     if held is None:
         event.listen(session, "before_commit", _write_counters)
+        event.listen(session, "after_commit", _keep_counters)
     if held is None or held.transaction is not transaction:
         held = session.info[_HELD] = _Held(transaction)
     return held
@@ -83,10 +93,28 @@ def _write_counters(session: Session) -> None:
     if held is None or held.transaction is not session.get_transaction():
         return
     changed: list[dict[str, Any]] = []
+    bumped = []
     for locked in held.workflows.values():
-        changed += locked.changed_counters()
-    if changed:
-        session.connection().execute(_UPDATE_COUNTERS, changed)
+        if locked.changed():
+            changed += locked.changed_counters()
+            bumped.append(locked.workflow)
+    if bumped:
+        columns = {name: [row[name] for row in changed] for name in ("w", "s", *_COUNTERS, "launched_at")}
+        session.connection().execute(_UPDATE_COUNTERS, {"workflow_ids": [w.id for w in bumped], **columns})
+        for workflow in bumped:
+            set_committed_value(workflow, "counters_version", workflow.counters_version + 1)
+
+
+def _keep_counters(session: Session) -> None:
+    """Once committed, the counters of every workflow the transaction held are the database's
+    at their (new) version: the process's :class:`CountersCache` keeps them."""
+    held = session.info.get(_HELD)
+    cache: CountersCache | None = session.info.get(COUNTERS_CACHE)
+    if held is None or cache is None:
+        return
+    for locked in held.workflows.values():
+        workflow = locked.workflow
+        cache.put(workflow.id, workflow.inserted_at, workflow.counters_version, (locked.counts(), locked.launched()))
 
 
 _SELECT_COUNTERS = select(_STEPS.c.workflow_id, _STEPS.c.step_id, _STEPS.c.launched_at, *(_STEPS.c[n] for n in _COUNTERS)).where(
@@ -166,10 +194,19 @@ class LockedWorkflow:
             .with_for_update()
             .execution_options(populate_existing=True)
         ).all()
-        if workflows:
-            counters = _load_counters(session, [workflow.id for workflow in workflows])
-            for workflow in workflows:
-                held.workflows[workflow.id] = cls(session, workflow, counters[workflow.id])
+        if not workflows:
+            return
+        cache: CountersCache | None = session.info.get(COUNTERS_CACHE)
+        counters: dict[int, _Counters] = {}
+        for workflow in workflows:
+            kept = cache.get(workflow.id, workflow.inserted_at, workflow.counters_version) if cache else None
+            if kept is not None:
+                counters[workflow.id] = _Counters(*kept)
+        missing = [workflow.id for workflow in workflows if workflow.id not in counters]
+        if missing:
+            counters.update(_load_counters(session, missing))
+        for workflow in workflows:
+            held.workflows[workflow.id] = cls(session, workflow, counters[workflow.id])
 
     @classmethod
     def lock_jobs(cls, session: Session, job_ids: Iterable[int]) -> dict[int, tuple[LockedWorkflow, Job]]:
@@ -216,6 +253,14 @@ class LockedWorkflow:
         """Each step's counters, kept up to date as jobs move (read-only for callers)."""
         return self._counts
 
+    def launched(self) -> dict[int, datetime | None]:
+        """When each step with a counter row was launched (read-only for callers)."""
+        return self._launched
+
+    def changed(self) -> bool:
+        """Whether jobs moved since the counters were last written."""
+        return bool(self._dirty)
+
     def job_inputs(self, step_ids: Iterable[int]) -> dict[int, list[list[dict[str, Any]]]]:
         """The parameters of the jobs of ``step_ids``, per step, in creation order. A step all
         of whose jobs this transaction loaded (a one-job step whose job just completed) is
@@ -245,8 +290,9 @@ class LockedWorkflow:
         self._dirty.add(step_id)
 
     def changed_counters(self) -> list[dict[str, Any]]:
-        """The counter rows to write for the steps whose jobs moved (``_UPDATE_COUNTERS``
-        parameters); a step without a row gets its row inserted now. Clears the changes."""
+        """The counter rows to write for the steps whose jobs moved (workflow ``w``, step ``s``,
+        the counters, ``launched_at``); a step without a row gets its row inserted now. Clears
+        the changes."""
         changed = []
         for step_id in sorted(self._dirty):
             values = self._counts[step_id]._asdict()
@@ -258,10 +304,7 @@ class LockedWorkflow:
                 )
                 self._unstored.discard(step_id)
                 continue
-            changed.append(
-                {"w": self.id, "s": step_id, "n_launched_at": launched_at}
-                | {f"n_{name}": value for name, value in values.items()}
-            )
+            changed.append({"w": self.id, "s": step_id, "launched_at": launched_at, **values})
         self._dirty.clear()
         return changed
 

@@ -18,6 +18,7 @@ from stepflow.orchestration.outbox import undispatched
 from stepflow.api.app import create_app
 from stepflow.models import Artifact, Job, JobStatus, Outbox, Progression, Workflow, WorkflowStatus
 from stepflow.models.base import utcnow
+from stepflow.resources import Resources
 from stepflow.settings import Settings
 from stepflow.wire.topology import DEAD_LETTERS
 from tests.integration.broker import Capture, drain
@@ -399,3 +400,45 @@ def test_a_batch_costs_a_fixed_number_of_statements_beyond_one_insert_per_starte
     assert lone <= 8, f"{lone} statements besides the job INSERTs for one answer"
     assert batch <= lone + 1, f"{batch} statements besides the job INSERTs for 19 answers (one: {lone})"
     assert len(orders.take(2 * 20)) == 2 * 20
+
+
+def test_a_process_reads_a_workflows_counters_again_only_once_another_wrote_them(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture, settings: Settings
+) -> None:
+    """A process keeps the counters it committed (``CountersCache``): its next answer for the
+    workflow reads no counter row. Once another process (its own resources, its own cache)
+    moved a job of the workflow, the first reads them again: the join starts exactly once,
+    from the right branch's completion, decided where the left one was not seen."""
+    here = actors.resources
+    engine = here.sessions.kw["bind"]
+    workflow_id = create(api, "fork_join")
+    actors.launch_workflow.fn(workflow_id)
+    (root,) = jobs_of(sessions, workflow_id)
+    assert decide_batch(here, [completion(root)]) == [True]
+    left, right = (job for job in jobs_of(sessions, workflow_id) if job.step_id != 0)
+    counter_reads: list[str] = []
+
+    def count(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "workflow_steps" in statement:
+            counter_reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        progression = ("job_progression", {"job_id": left.id, "progression": 10})
+        assert decide_batch(here, [progression]) == [True]
+        assert counter_reads == [], "the counters this process committed are not read again"
+        there = Resources.open(settings)
+        try:
+            assert decide_batch(there, [completion(left)]) == [True]
+        finally:
+            there.close()
+        assert decide_batch(here, [completion(right)]) == [True]
+        assert len(counter_reads) == 1, "another process wrote them: read once"
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    joins = [job for job in jobs_of(sessions, workflow_id) if job.step_id == 3]
+    assert len(joins) == 1
+    with sessions() as session:
+        # launch, root completed, left processing, left completed, right completed (join queued)
+        assert session.get(Workflow, workflow_id).counters_version == 5  # type: ignore[union-attr]
+    assert len(orders.take(4)) == 4  # root, both branches, the join
