@@ -52,10 +52,12 @@ def fails(text: str, match: str, names: dict[str, Any] | None = None) -> None:
 
 
 def fails_fast(text: str, match: str, names: dict[str, Any] | None = None) -> None:
-    """A safety property, not a speed target: hostile input is refused before real work."""
+    """A safety property, not a speed target: hostile input is refused by the evaluator's
+    limits, not after running away. The bound only catches a runaway (unbounded work takes
+    minutes); it is loose because the shared machine can stall a process for half a second."""
     started = time.perf_counter()
     fails(text, match, names)
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 5
 
 
 # ---------------------------------------------------------------- literals
