@@ -1,8 +1,8 @@
 """The change listeners of a StepFlow process (``stepflow.changes``), installed at start.
 
 Every process that changes state calls :func:`install`: the web (the plugin), the actors
-(``stepflow.actors.setup``), the bridge and the clock. Installing again, with other settings, replaces each
-listener (they are registered by name).
+(``stepflow.actors.setup``), the bridge and the clock. Installing again, with other settings,
+replaces each listener (they are registered by name).
 """
 
 from __future__ import annotations

@@ -61,9 +61,10 @@ class Actors(dict[str, Actor]):
         except KeyError:
             raise AttributeError(name) from None
 
-    def bridge_handlers(self) -> dict[str, Actor]:
+    def by_bridged_queue(self) -> dict[str, Actor]:
         """Each queue the bridge consumes → the actor of its name, which takes one answer per
-        message (everything handed over; ``bridge_handlers`` is what ``stepflow bridge`` uses)."""
+        message: handlers for a bridge that hands everything over (``stepflow bridge`` uses
+        :func:`bridge_handlers`, which decides the job answers in the bridge)."""
         return {name: self[name] for name in BRIDGED}
 
 

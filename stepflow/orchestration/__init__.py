@@ -16,5 +16,6 @@ parameters, which transitions are allowed) are the pure engine's (``stepflow.eng
 - ``announcements``: what state changes announce to people (notification hooks, Slack);
 - ``outbox``: sending what a commit owes;
 - ``dispatch_marks``: marking confirmed orders dispatched, off the senders' threads;
-- ``steps_cache``: launched workflows' steps, kept per process.
+- ``steps_cache``, ``counters_cache``: launched workflows' steps, and the step counters a
+  process committed, kept per process (``process_cache``).
 """

@@ -6,11 +6,11 @@ therefore decided one after the other, so sibling completions can never start a 
 twice, and the per-step counters stay exact.
 
 The counters are read once per transaction (plain rows, no ORM objects), or not at all when
-the process holds them at the workflow's ``counters_version`` (:class:`CountersCache`), kept
-up to date in memory as jobs move, and the changed ones are written when the transaction
-commits, in one statement that also bumps the version. A workflow's steps
-never change after launch: the lock does not read them, and a process that gives its sessions
-a :class:`StepsCache` reads each workflow's steps once.
+the process holds them at the workflow's ``counters_version`` (:class:`CountersCache`); they
+are kept up to date in memory as jobs move, and the changed ones are written when the
+transaction commits, in one statement that also bumps the version. A workflow's steps never
+change after launch: the lock does not read them, and a process that gives its sessions a
+:class:`StepsCache` reads each workflow's steps once.
 """
 
 from __future__ import annotations
@@ -87,8 +87,9 @@ def _held(session: Session) -> _Held:
 
 
 def _write_counters(session: Session) -> None:
-    """Write the counters of every step whose jobs moved in this transaction: one UPDATE
-    executed for all those rows at once, and an INSERT for a step that had no row."""
+    """Write the counters of every step whose jobs moved in this transaction and bump their
+    workflows' ``counters_version``: one statement for all those rows at once, and an INSERT
+    for a step that had no row."""
     held = session.info.get(_HELD)
     if held is None or held.transaction is not session.get_transaction():
         return

@@ -85,10 +85,7 @@ class Decider(Protocol):
     def __call__(self, batch: Sequence[tuple[str, Any]]) -> Sequence[bool]: ...
 
 
-Handler = ActorLike | Decider
-
-
-def as_handler(handler: Any) -> Handler:
+def as_handler(handler: Any) -> ActorLike | Decider:
     """An actor (or its address), an actor's bound ``send``, or a :class:`Decider`."""
     actor = getattr(handler, "__self__", handler)
     if hasattr(actor, "actor_name") and hasattr(actor, "queue_name"):
@@ -96,11 +93,6 @@ def as_handler(handler: Any) -> Handler:
     if callable(handler) and isinstance(getattr(handler, "name", None), str):
         return handler  # type: ignore[no-any-return]
     raise TypeError(f"bridge handler {handler!r} is neither a Dramatiq actor nor a decider")
-
-
-def handler_name(handler: Handler) -> str:
-    """The actor's or the decider's name (the metrics' ``actor`` label)."""
-    return handler.actor_name if hasattr(handler, "actor_name") else handler.name
 
 
 def death_count(properties: BasicProperties, queue: str) -> int:
@@ -146,10 +138,20 @@ class Bridge:
         observe: BridgeObserver = ignore_bridge,
     ) -> None:
         self._parameters = pika.URLParameters(url)
-        self._handlers = {queue: as_handler(handler) for queue, handler in handlers.items()}
+        self._actors: dict[str, ActorLike] = {}
+        self._deciders: dict[str, Decider] = {}
+        self._names: dict[str, str] = {}  # the metrics' ``actor`` label, by consumed queue
+        for queue, given in handlers.items():
+            handler = as_handler(given)
+            if hasattr(handler, "actor_name"):
+                self._actors[queue] = handler
+                self._names[queue] = handler.actor_name
+            else:
+                self._deciders[queue] = handler  # type: ignore[assignment]
+                self._names[queue] = handler.name  # type: ignore[union-attr]
         self._dead_letters = dead_letters
         self._observe = observe
-        queue_names = {h.queue_name for h in self._handlers.values() if hasattr(h, "queue_name")}
+        queue_names = {actor.queue_name for actor in self._actors.values()}
         self._hand_over = hand_over or ConfirmingPublisher(
             actors_url or url, declare=lambda channel: declare_actor_queues(channel, queue_names)
         )
@@ -180,7 +182,7 @@ class Bridge:
         payload = msgspec.to_builtins(message)
         if delivery.queue in CATCH_ALL_QUEUES:
             payload = unroutable(delivery.routing_key, delivery.properties, payload)
-        return actor_message(self._handlers[delivery.queue], payload)
+        return actor_message(self._actors[delivery.queue], payload)
 
     def _outcomes(self, batch: list[_Delivery]) -> list[str]:
         """Validate, decide and hand over ``batch``: how each delivery is settled."""
@@ -193,17 +195,16 @@ class Bridge:
             outcomes.append(outcome or HANDED_OVER)
             found.append(message)
             if outcome is None:
-                handler = self._handlers[delivery.queue]
-                if hasattr(handler, "actor_name"):
+                if delivery.queue in self._actors:
                     handed.append(index)
                 else:
-                    decided.setdefault(id(handler), []).append(index)
+                    decided.setdefault(id(self._deciders[delivery.queue]), []).append(index)
         for indices in decided.values():
-            decide = self._handlers[batch[indices[0]].queue]
+            decide = self._deciders[batch[indices[0]].queue]
             try:
-                settled = decide([(batch[index].queue, found[index]) for index in indices])  # type: ignore[operator]
+                settled = decide([(batch[index].queue, found[index]) for index in indices])
             except Exception:  # a decider reports failures; this one broke its contract
-                log.exception("decider failed", decider=handler_name(decide))
+                log.exception("decider failed", decider=decide.name)
                 settled = [False] * len(indices)
             for index, ok in zip(indices, settled, strict=True):
                 outcomes[index] = DECIDED if ok else REJECTED
@@ -227,8 +228,7 @@ class Bridge:
                     channel.basic_reject(delivery.tag, requeue=False)
         settled = time.monotonic()
         for delivery, outcome in zip(batch, outcomes, strict=True):
-            name = handler_name(self._handlers[delivery.queue])
-            self._observe(delivery.queue, name, outcome, settled - delivery.received)
+            self._observe(delivery.queue, self._names[delivery.queue], outcome, settled - delivery.received)
 
     def _on_delivery(
         self, channel: BlockingChannel, method: Basic.Deliver, properties: BasicProperties, body: bytes
@@ -245,10 +245,10 @@ class Bridge:
         channel.basic_qos(prefetch_count=PREFETCH)
         self._hand_over.connect()  # declares the actor queues before anything is consumed
         self._consumer_queues = {}
-        for queue in self._handlers:
+        for queue in self._names:
             tag = channel.basic_consume(queue, self._on_delivery)
             self._consumer_queues[tag] = queue
-        log.info("bridge consuming", queues=sorted(self._handlers))
+        log.info("bridge consuming", queues=sorted(self._names))
         while not self._stopping:
             self._connection.process_data_events(time_limit=1)
             if self._batch:

@@ -188,7 +188,7 @@ class Handled:
 
 @pytest.fixture
 def handled(amqp_url: str, actors: Any) -> Iterator[Handled]:
-    running = Handled(amqp_url, actors.bridge_handlers())
+    running = Handled(amqp_url, actors.by_bridged_queue())
     yield running
     running.close()
     assert running.errors == []
@@ -196,7 +196,7 @@ def handled(amqp_url: str, actors: Any) -> Iterator[Handled]:
 
 @pytest.fixture
 def bridge(amqp_url: str, sessions: sessionmaker[Session], handled: Handled) -> Iterator[Bridge]:
-    """A bridge consuming every queue of ``bridge_handlers()``, the real actors behind it."""
+    """A bridge consuming every queue of ``by_bridged_queue()``, the real actors behind it."""
     # Start from empty queues: earlier tests may have left worker traffic behind.
     connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
     channel = connection.channel()
