@@ -8,6 +8,7 @@ derived from those six numbers, so a worker message never needs to look at other
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from stepflow.engine.states import JobState, WorkflowState
@@ -104,18 +105,49 @@ def is_failing(counts: StepCounts, allow_failure: bool = False) -> bool:
     return not allow_failure and (counts.errors + counts.stopped) > 0
 
 
+@dataclass(slots=True)
+class StepTally:
+    """What a workflow's step counters show (:class:`Progress`), kept as its counters move
+    rather than recomputed over every step: how many steps are not satisfied, how many are
+    failing (``is_failing``), and how many counter rows show a job beyond skipped ones."""
+
+    unsatisfied: int = 0
+    failing: int = 0
+    started: int = 0
+
+    @classmethod
+    def of(cls, steps: Iterable[Mapping[str, Any]], counts: Mapping[int, StepCounts]) -> StepTally:
+        """The tally of ``counts`` over ``steps`` (one pass over every step)."""
+        tally, empty = cls(), StepCounts()
+        for step in steps:
+            tally.unsatisfied += 1  # as a step without jobs is
+            tally.moved(step, empty, counts.get(step["id"], empty), rows=False)
+        tally.started = sum(1 for c in counts.values() if c.total - c.skipped > 0)
+        return tally
+
+    def moved(self, step: Mapping[str, Any] | None, before: StepCounts, after: StepCounts, rows: bool = True) -> None:
+        """One step's counters went from ``before`` (``StepCounts()`` for a step without a row)
+        to ``after``; ``step`` is None for an id that names no step (it counts only as a row)."""
+        if step is not None:
+            allow = allows_failure(step)
+            self.unsatisfied += is_satisfied(before, allow) - is_satisfied(after, allow)
+            self.failing += is_failing(after, allow) - is_failing(before, allow)
+        if rows:
+            self.started += (after.total - after.skipped > 0) - (before.total - before.skipped > 0)
+
+    def progress(self) -> Progress:
+        """The first that holds: every step satisfied, a job that may not fail in error or
+        stopped, a job beyond skipped ones, else nothing started."""
+        if not self.unsatisfied:
+            return Progress.DONE
+        if self.failing:
+            return Progress.FAILING
+        return Progress.STARTED if self.started else Progress.IDLE
+
+
 def progress(steps: Iterable[Mapping[str, Any]], counts: Mapping[int, StepCounts]) -> Progress:
-    """What the counters show, the first that holds: every step satisfied, a job that may not
-    fail in error or stopped, a job beyond skipped ones, else nothing started."""
-    empty = StepCounts()
-    step_list = list(steps)
-    if all(is_satisfied(counts.get(step["id"], empty), allows_failure(step)) for step in step_list):
-        return Progress.DONE
-    if any(is_failing(counts.get(step["id"], empty), allows_failure(step)) for step in step_list):
-        return Progress.FAILING
-    if any(c.total - c.skipped > 0 for c in counts.values()):
-        return Progress.STARTED
-    return Progress.IDLE
+    """What the counters show (:meth:`StepTally.progress`)."""
+    return StepTally.of(steps, counts).progress()
 
 
 def workflow_status(
@@ -123,6 +155,11 @@ def workflow_status(
     steps: Iterable[Mapping[str, Any]],
     counts: Mapping[int, StepCounts],
 ) -> WorkflowState:
-    """The workflow status the counters imply, given the current one
+    """The workflow status the counters imply, given the current one (``next_status``)."""
+    return next_status(current, progress(steps, counts))
+
+
+def next_status(current: str, shown: Progress) -> WorkflowState:
+    """The workflow status from ``current`` when its counters show ``shown``
     (``stepflow.engine.transitions.STATUS_RULES``)."""
-    return STATUS_RULES[WorkflowState(current)][progress(steps, counts)]
+    return STATUS_RULES[WorkflowState(current)][shown]

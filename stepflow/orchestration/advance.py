@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from stepflow.orchestration import live
 from stepflow.orchestration.outbox import Owed
@@ -21,6 +23,17 @@ def workflow_context(workflow: Workflow, work_directory: str) -> WorkflowContext
     return WorkflowContext(workflow.id, workflow.reference, workflow.parameters, work_directory, utcnow())
 
 
+def _startable(locked: LockedWorkflow) -> list[Mapping[str, Any]]:
+    """The steps that may start now: of those a change may have made startable since the last
+    pass (``LockedWorkflow.unadvanced``), or of every step for a live workflow (engine.md §10)."""
+    if locked.workflow.is_live:
+        startable = live_steps_to_start(locked.steps, locked.counts())
+    else:
+        startable = steps_to_start(locked.graph, locked.counts(), among=locked.unadvanced())
+    locked.advanced()
+    return startable
+
+
 def advance(locked: LockedWorkflow, work_directory: str) -> Owed:
     """Start steps until none can start (ours.md Q1), then settle the workflow status.
 
@@ -31,11 +44,10 @@ def advance(locked: LockedWorkflow, work_directory: str) -> Owed:
     """
     workflow = locked.workflow
     owed = Owed()
-    gate = live_steps_to_start if workflow.is_live else steps_to_start
     if workflow.status in ADVANCING_WORKFLOW_STATES:
         context = workflow_context(workflow, work_directory)
         started: set[int] = set()
-        while startable := [s for s in gate(locked.steps, locked.counts()) if s["id"] not in started]:
+        while startable := [s for s in _startable(locked) if s["id"] not in started]:
             for step in startable:
                 started.add(step["id"])
                 inputs = locked.job_inputs(input_steps(step))

@@ -12,16 +12,18 @@ after their transaction committed.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
-from stepflow.engine.status import StepCounts
+from stepflow.engine.status import StepCounts, StepTally
 from stepflow.orchestration.process_cache import ProcessCache
 
 COUNTERS_CACHE = "stepflow.counters"
 """The ``Session.info`` key of the process's :class:`CountersCache`."""
 
-Counters = tuple[dict[int, StepCounts], dict[int, datetime | None]]
-"""One workflow's counters by step id, and when each step was launched."""
+Counters = tuple[dict[int, StepCounts], dict[int, datetime | None], StepTally | None]
+"""One workflow's counters by step id, when each step was launched, and what they show (if
+it was tallied)."""
 
 
 def _newer(new: tuple[int, Counters], held: tuple[int, Counters]) -> bool:
@@ -41,11 +43,12 @@ class CountersCache:
         entry = self._entries.get((workflow_id, inserted_at))
         if entry is None or entry[0] != version:
             return None
-        counts, launched = entry[1]
-        return dict(counts), dict(launched)
+        counts, launched, tally = entry[1]
+        return dict(counts), dict(launched), replace(tally) if tally is not None else None
 
     def put(self, workflow_id: int, inserted_at: datetime, version: int, counters: Counters) -> None:
         """Keep the counters committed (or read) at ``version``; an older version than the one
         held is ignored (two threads may commit one workflow one after the other)."""
-        counts, launched = counters
-        self._entries.put((workflow_id, inserted_at), (version, (dict(counts), dict(launched))))
+        counts, launched, tally = counters
+        kept = dict(counts), dict(launched), replace(tally) if tally is not None else None
+        self._entries.put((workflow_id, inserted_at), (version, kept))

@@ -10,12 +10,17 @@ the process holds them at the workflow's ``counters_version`` (:class:`CountersC
 are kept up to date in memory as jobs move, and the changed ones are written when the
 transaction commits, in one statement that also bumps the version. A workflow's steps never
 change after launch: the lock does not read them, and a process that gives its sessions a
-:class:`StepsCache` reads each workflow's steps once.
+:class:`StepsCache` reads (and indexes) each workflow's steps once.
+
+No decision looks at every step of the workflow: what the counters show (:class:`StepTally`)
+is kept as jobs move (and kept with the counters), and the steps that may start are looked
+for among those requiring a step whose jobs moved (``unadvanced``), so a message costs the
+same in a workflow of 10 steps or of 2,000.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,12 +32,13 @@ from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
 from stepflow.changes import JOB_STATE, WORKFLOW_STATUS, Change, JobRef, WorkflowRef, job_ref, record
+from stepflow.engine.graph import StepGraph
 from stepflow.engine.launch import JobPlan
-from stepflow.engine.states import JobState, WorkflowState
-from stepflow.engine.status import StepCounts, workflow_status
+from stepflow.engine.states import ADVANCING_WORKFLOW_STATES, JobState, WorkflowState
+from stepflow.engine.status import StepCounts, StepTally, next_status
 from stepflow.models import Artifact, Job, JobStatus, Workflow, WorkflowStatus, WorkflowStep
 from stepflow.models.base import utcnow
-from stepflow.orchestration.counters_cache import COUNTERS_CACHE, CountersCache
+from stepflow.orchestration.counters_cache import COUNTERS_CACHE, Counters, CountersCache
 from stepflow.orchestration.steps_cache import STEPS_CACHE, StepsCache
 
 log = structlog.get_logger(__name__)
@@ -115,7 +121,7 @@ def _keep_counters(session: Session) -> None:
         return
     for locked in held.workflows.values():
         workflow = locked.workflow
-        cache.put(workflow.id, workflow.inserted_at, workflow.counters_version, (locked.counts(), locked.launched()))
+        cache.put(workflow.id, workflow.inserted_at, workflow.counters_version, locked.counters())
 
 
 _SELECT_COUNTERS = select(_STEPS.c.workflow_id, _STEPS.c.step_id, _STEPS.c.launched_at, *(_STEPS.c[n] for n in _COUNTERS)).where(
@@ -142,6 +148,7 @@ class _Counters:
 
     counts: dict[int, StepCounts]
     launched: dict[int, datetime | None]
+    tally: StepTally | None = None
 
 
 def read_job_inputs(session: Session, workflow_id: int, step_ids: Iterable[int]) -> dict[int, list[list[dict[str, Any]]]]:
@@ -167,9 +174,12 @@ class LockedWorkflow:
         self.workflow = workflow
         self._counts = counters.counts
         self._launched = counters.launched
+        self._tally = counters.tally
         self._unstored: set[int] = set()
         self._dirty: set[int] = set()
-        self._steps: list[dict[str, Any]] | None = None
+        self._graph: StepGraph | None = None
+        self._moved: set[int] = set()  # steps whose jobs moved since the last advance
+        self._settled = workflow.status in ADVANCING_WORKFLOW_STATES and any(self._launched.values())
         self._ref: WorkflowRef | None = None
 
     @classmethod
@@ -237,26 +247,55 @@ class LockedWorkflow:
         return self.workflow.id
 
     @property
-    def steps(self) -> list[dict[str, Any]]:
-        """The workflow's steps: from the process's :class:`StepsCache` when it has them, else
-        read (once per transaction) and kept there. They do not change after launch."""
-        if self._steps is None:
+    def graph(self) -> StepGraph:
+        """The workflow's steps, indexed: from the process's :class:`StepsCache` when it has
+        them, else read (once per transaction) and kept there. They do not change after launch."""
+        if self._graph is None:
             cache: StepsCache | None = self.session.info.get(STEPS_CACHE)
-            steps = cache.get(self.workflow) if cache is not None else None
-            if steps is None:
-                steps = list(self.workflow.steps)  # the deferred column: one SELECT
+            graph = cache.get(self.workflow) if cache is not None else None
+            if graph is None:
+                graph = StepGraph(list(self.workflow.steps))  # the deferred column: one SELECT
                 if cache is not None:
-                    cache.put(self.workflow, steps)
-            self._steps = steps
-        return self._steps
+                    cache.put(self.workflow, graph)
+            self._graph = graph
+        return self._graph
+
+    @property
+    def steps(self) -> Sequence[dict[str, Any]]:
+        """The workflow's steps, in definition order."""
+        return self.graph.steps
+
+    def unadvanced(self) -> Sequence[Mapping[str, Any]] | None:
+        """The steps that may have become startable since this workflow last started all it
+        could: those requiring a step whose jobs moved since. None (look at every step) until
+        this transaction advanced a workflow that was not known to be advanced when locked
+        (not launched yet, or not advancing: paused). Every transaction that moves jobs of an
+        advancing workflow advances it before it commits, so one locked advancing, with a step
+        launched, has started all it could."""
+        if not self._settled:
+            return None
+        return self.graph.requiring(self._moved)
+
+    def advanced(self) -> None:
+        """The caller starts every step that may start now (``unadvanced``)."""
+        self._settled = True
+        self._moved.clear()
 
     def counts(self) -> dict[int, StepCounts]:
         """Each step's counters, kept up to date as jobs move (read-only for callers)."""
         return self._counts
 
-    def launched(self) -> dict[int, datetime | None]:
-        """When each step with a counter row was launched (read-only for callers)."""
-        return self._launched
+    def tally(self) -> StepTally:
+        """What the counters show, kept up to date as jobs move (counted once per workflow,
+        then kept with the counters)."""
+        if self._tally is None:
+            self._tally = StepTally.of(self.steps, self._counts)
+        return self._tally
+
+    def counters(self) -> Counters:
+        """The counters, the launch times and the tally (if counted), for the process's
+        :class:`CountersCache`."""
+        return self._counts, self._launched, self._tally
 
     def changed(self) -> bool:
         """Whether jobs moved since the counters were last written."""
@@ -280,15 +319,18 @@ class LockedWorkflow:
         return inputs
 
     def _move_counts(self, step_id: int, moves: Iterable[tuple[str | None, str]], launched: datetime | None = None) -> None:
-        counts = self._counts.get(step_id)
+        before = counts = self._counts.get(step_id)
         if counts is None:
-            counts = StepCounts()
+            before = counts = StepCounts()
             self._unstored.add(step_id)
         for from_state, to_state in moves:
             counts = counts.moved(from_state, to_state)
         self._counts[step_id] = counts
+        if self._tally is not None:
+            self._tally.moved(self.graph.by_id.get(step_id), before, counts)
         self._launched[step_id] = self._launched.get(step_id) or launched
         self._dirty.add(step_id)
+        self._moved.add(step_id)
 
     def changed_counters(self) -> list[dict[str, Any]]:
         """The counter rows to write for the steps whose jobs moved (workflow ``w``, step ``s``,
@@ -400,5 +442,5 @@ class LockedWorkflow:
 
     def refresh_status(self, cause: JobStatus | None = None) -> str:
         """Set the status the counters imply (completion happens once: it is terminal)."""
-        self.set_status(workflow_status(self.workflow.status, self.steps, self.counts()), cause)
+        self.set_status(next_status(self.workflow.status, self.tally().progress()), cause)
         return self.workflow.status

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stepflow.engine.graph import parent_ids, required_to_start, steps_to_start
+from stepflow.engine.graph import StepGraph, parent_ids, required_to_start, steps_to_start
 from stepflow.engine.status import StepCounts
 
 
@@ -13,7 +13,7 @@ def S(step_id: int, **extra: Any) -> dict[str, Any]:
 
 
 def ids(steps: list[Any], counts: dict[int, StepCounts]) -> list[int]:
-    return [step["id"] for step in steps_to_start(steps, counts)]
+    return [step["id"] for step in steps_to_start(StepGraph(steps), counts)]
 
 
 def test_required_to_start_defaults_to_the_parents_q9() -> None:
@@ -94,3 +94,23 @@ def test_allow_failure_parent_releases_its_children_once_all_jobs_are_final() ->
 def test_counts_with_zero_total_mean_not_started() -> None:
     steps = [S(0), S(1, parent_ids=[0])]
     assert ids(steps, {0: StepCounts(), 1: StepCounts()}) == [0]
+
+
+def test_the_graph_knows_which_steps_require_a_step_in_definition_order() -> None:
+    steps = [S(0), S(3, parent_ids=[0, 1]), S(1), S(2, parent_ids=[0], required_to_start=[1]), S(4, parent_ids=[0, 0])]
+    graph = StepGraph(steps)
+    assert [step["id"] for step in graph.requiring([0])] == [3, 4]
+    assert [step["id"] for step in graph.requiring([1])] == [3, 2]
+    assert [step["id"] for step in graph.requiring([1, 0])] == [3, 2, 4], "once each, in definition order"
+    assert graph.requiring([2, 99]) == []
+
+
+def test_among_limits_the_candidates_but_not_what_satisfies_them() -> None:
+    steps = [S(0), S(1), S(2, required_to_start=[0, 1]), S(3, parent_ids=[0])]
+    graph = StepGraph(steps)
+    counts = {0: StepCounts(completed=1), 1: StepCounts(queued=1)}
+    assert [step["id"] for step in steps_to_start(graph, counts)] == [3]
+    assert steps_to_start(graph, counts, among=graph.requiring([0]))[0]["id"] == 3
+    assert [step["id"] for step in steps_to_start(graph, counts, among=[steps[2]])] == [], "1 is not satisfied"
+    done = {**counts, 1: StepCounts(completed=1)}
+    assert [step["id"] for step in steps_to_start(graph, done, among=graph.requiring([1]))] == [2]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from stepflow.engine.graph import steps_to_start
+from stepflow.engine.graph import StepGraph, steps_to_start
 from stepflow.engine.launch import input_steps, plan_step
 from stepflow.engine.states import TERMINAL_WORKFLOW_STATES
 from stepflow.engine.status import StepCounts, workflow_status
@@ -58,7 +58,7 @@ class Simulator:
         if self.status not in TERMINAL_WORKFLOW_STATES and self.status != "paused":
             context = WorkflowContext(W, self.reference, self.parameters, WD, NOW)
             started: set[int] = set()
-            while startable := [s for s in steps_to_start(self.steps, self.counts) if s["id"] not in started]:
+            while startable := [s for s in steps_to_start(StepGraph(self.steps), self.counts) if s["id"] not in started]:
                 for step in startable:
                     started.add(step["id"])
                     inputs = {

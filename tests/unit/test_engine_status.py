@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from stepflow.engine.states import FINAL_JOB_STATES, JOB_STATES
+from stepflow.engine.transitions import Progress
 from stepflow.engine.status import (
     StepCounts,
+    StepTally,
     bucket,
     is_failing,
     is_satisfied,
@@ -252,3 +256,32 @@ def test_s23_lifecycle() -> None:
         "processing",
         "completed",
     ]
+
+
+def test_a_tally_kept_as_jobs_move_is_the_tally_recomputed() -> None:
+    steps = [{"id": 0}, {"id": 1, "allow_failure": True}, {"id": 2}]
+    by_id = {step["id"]: step for step in steps}
+    states = sorted(JOB_STATES)
+    shuffle = random.Random(7)
+    progresses = set()
+    for _ in range(200):
+        counts: dict[int, StepCounts] = {}
+        jobs: list[tuple[int, str]] = []
+        tally = StepTally.of(steps, counts)
+        progresses.add(tally.progress())
+        for _ in range(30):
+            step_id = shuffle.choice([0, 1, 2, 9])  # 9 names no step
+            if jobs and shuffle.random() < 0.6:
+                index = shuffle.randrange(len(jobs))
+                step_id, previous = jobs[index]
+                state = shuffle.choice([*states, "completed", "completed", "skipped"])
+                jobs[index] = (step_id, state)
+            else:
+                previous, state = None, shuffle.choice(states)
+                jobs.append((step_id, state))
+            before = counts.get(step_id, StepCounts())
+            counts[step_id] = before.moved(previous, state)
+            tally.moved(by_id.get(step_id), before, counts[step_id])
+            assert tally == StepTally.of(steps, counts)
+            progresses.add(tally.progress())
+    assert progresses == set(Progress), "every outcome was met"
