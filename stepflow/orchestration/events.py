@@ -73,7 +73,9 @@ def _job_of(session: Session, locked: LockedWorkflow, job_id: int) -> Job:
 
 
 def _replan(locked: LockedWorkflow, job: Job, work_directory: str) -> Owed:
-    """Plan the job's step again (conditions and templates re-evaluated) into the same slot."""
+    """Plan the job's step again (conditions and templates re-evaluated) into the same slot.
+    Only a step's one planning error job (input 0) has no parameters, so the step's other
+    inputs have no job yet: they get theirs."""
     owed = Owed()
     step = next(s for s in locked.steps if s["id"] == job.step_id)
     inputs = locked.job_inputs(input_steps(step))

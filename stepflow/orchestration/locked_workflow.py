@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, bindparam, event, select, text, true
+from sqlalchemy import ColumnElement, Connection, bindparam, event, func, select, text, true
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
@@ -48,12 +48,15 @@ _HELD = "stepflow.locked"
 _COUNTERS = ("queued", "processing", "completed", "errors", "skipped", "stopped")
 
 
-_INSERT_JOBS = (
-    insert(Job.__table__)
-    .on_conflict_do_nothing(constraint="uq_jobs_workflow_step_input")
-    .returning(Job.__table__.c.id, Job.__table__.c.input_index)
-)
-"""Inserts planned jobs; a workflow/step/input that already has a job keeps it (no row back)."""
+_INSERT_JOBS = insert(Job.__table__)
+"""Inserts created jobs, their ids given: a workflow/step/input that has a job already is an
+error (``uq_jobs_workflow_step_input``): the counters said the step had no job there."""
+
+_NEXT_JOB_IDS = text("SELECT nextval(pg_get_serial_sequence('jobs', 'id')) FROM generate_series(1, :count)")
+"""Reserves ``count`` job ids, ascending."""
+
+_RESERVED_JOB_ID = func.nextval(func.pg_get_serial_sequence("jobs", "id"))
+"""A job id reserved with each job read."""
 
 _STEPS = WorkflowStep.__table__
 _UPDATE_COUNTERS = text(
@@ -77,6 +80,45 @@ class _Held:
     transaction: object
     workflows: dict[int, LockedWorkflow] = field(default_factory=dict)
     jobs: dict[int, Job] = field(default_factory=dict)
+    fetch: int = 8
+    """How many job ids the next reservation fetches (at least)."""
+    job_ids: list[int] = field(default_factory=list)
+    """Job ids reserved and not used yet, ascending (one comes with each job ``lock_jobs``
+    reads: a completion usually starts one job)."""
+    created: list[dict[str, Any]] = field(default_factory=list)
+    """The rows of the jobs created and not inserted yet: they are inserted, in one statement,
+    before the transaction's next statement, whatever it is, or at commit."""
+    connection: Connection | None = None
+    """The connection whose next statement inserts ``created`` first."""
+
+
+def _reserve_job_ids(session: Session, held: _Held, count: int) -> list[int]:
+    """``count`` new job ids, ascending. Those reserved are used first; then ``held.fetch``
+    at a time or more, twice as many at each fetch (a transaction fetches a few times at
+    most). Ids a transaction leaves unused are never used."""
+    if len(held.job_ids) < count:
+        wanted = max(count - len(held.job_ids), held.fetch)
+        held.fetch = 2 * wanted
+        held.job_ids += sorted(session.connection().execute(_NEXT_JOB_IDS, {"count": wanted}).scalars())
+    taken, held.job_ids = held.job_ids[:count], held.job_ids[count:]
+    return taken
+
+
+def _insert_created(held: _Held, statement: object = None) -> None:
+    """Before ``statement`` (any but a reservation of ids), insert the jobs created since the
+    last statement: one statement for all."""
+    if held.created and held.connection is not None and statement is not _NEXT_JOB_IDS:
+        rows, held.created = held.created, []
+        held.connection.execute(_INSERT_JOBS, rows)
+
+
+def _hold_created(session: Session, held: _Held, rows: list[dict[str, Any]]) -> None:
+    """Keep the rows of new jobs until the transaction's next statement (or its commit)."""
+    connection = session.connection()
+    if held.connection is not connection:
+        held.connection = connection
+        event.listen(connection, "before_execute", lambda _, statement, *__: _insert_created(held, statement))
+    held.created += rows
 
 
 def _held(session: Session) -> _Held:
@@ -99,6 +141,7 @@ def _write_counters(session: Session) -> None:
     held = session.info.get(_HELD)
     if held is None or held.transaction is not session.get_transaction():
         return
+    _insert_created(held)
     changed: list[dict[str, Any]] = []
     bumped = []
     for locked in held.workflows.values():
@@ -227,15 +270,18 @@ class LockedWorkflow:
         before in this transaction are not read again (their workflow is already held)."""
         held = _held(session)
         wanted = sorted({job_id for job_id in job_ids if job_id not in held.jobs})
+        held.fetch = max(held.fetch, len(wanted))
         if wanted:
             cls._lock_where(session, held, Workflow.id.in_(select(Job.workflow_id).where(Job.id.in_(wanted))))
-            jobs = session.scalars(
-                select(Job)
+            rows = session.execute(
+                select(Job, _RESERVED_JOB_ID)
                 .where(Job.id.in_(wanted), Job.workflow_id.in_(held.workflows))
                 .execution_options(populate_existing=True)
             )
-            for job in jobs:
+            for job, reserved in rows:
                 held.jobs[job.id] = job
+                held.job_ids.append(reserved)
+            held.job_ids.sort()
         return {
             job_id: (held.workflows[held.jobs[job_id].workflow_id], held.jobs[job_id])
             for job_id in job_ids
@@ -352,13 +398,18 @@ class LockedWorkflow:
         return changed
 
     def create_jobs(self, step: dict[str, Any], plans: Sequence[JobPlan]) -> list[tuple[JobPlan, int]]:
-        """Insert the planned jobs in one statement; returns each inserted plan with its job id
-        (a workflow/step/input that already has a job is left as it is)."""
+        """Create the planned jobs (the step must have none at their inputs); returns each plan
+        with its job id. The ids are reserved a batch at a time, and the rows are inserted with
+        the transaction's next statement, together with those of the jobs created until then:
+        deciding a batch of answers costs one INSERT, not one per answer."""
         if not plans:
             return []
+        held = _held(self.session)
         now = utcnow()
+        job_ids = _reserve_job_ids(self.session, held, len(plans))
         values = [
             {
+                "id": job_id,
                 "workflow_id": self.id,
                 "step_id": step["id"],
                 "input_index": plan.input_index,
@@ -370,13 +421,10 @@ class LockedWorkflow:
                 "inserted_at": now,
                 "updated_at": now,
             }
-            for plan in plans
+            for plan, job_id in zip(plans, job_ids)
         ]
-        # Core, one cached statement for any number of jobs (SQLAlchemy pages the rows into
-        # multi-row INSERTs); the session's pending changes wait for the commit's flush.
-        rows = self.session.connection().execute(_INSERT_JOBS, values).all()
-        by_index = {plan.input_index: plan for plan in plans}
-        created = sorted(((by_index[index], job_id) for job_id, index in rows), key=lambda pair: pair[1])
+        _hold_created(self.session, held, values)
+        created = list(zip(plans, job_ids))
         self._move_counts(step["id"], [(None, plan.state) for plan, _ in created], launched=now)
         for plan, job_id in created:
             if plan.state != JobState.QUEUED:
@@ -385,10 +433,9 @@ class LockedWorkflow:
             self.tell(JOB_STATE, JobRef(job_id, step["name"], step["id"], plan.state, plan.message or None))
         return created
 
-    def create_job(self, step: dict[str, Any], plan: JobPlan) -> int | None:
-        """Insert one planned job; its id, or None if that workflow/step/input already has one."""
-        created = self.create_jobs(step, [plan])
-        return created[0][1] if created else None
+    def create_job(self, step: dict[str, Any], plan: JobPlan) -> int:
+        """Create one planned job (``create_jobs``); its id."""
+        return self.create_jobs(step, [plan])[0][1]
 
     def unmark(self, job: Job, send_after: datetime | None = None) -> None:
         """The job's order is owed again: its dispatch mark is cleared and ``send_after`` set.

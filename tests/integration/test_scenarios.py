@@ -174,6 +174,14 @@ BAD_CONDITION = definition(  # Q2, a name that is never bound
     "bad_condition",
     [job_test(0, parameters=[SP("my_file_1.mov")]), job_test(1, [0], condition="length(source_paths) > n")],
 )
+CONDITION_ON_TWO_INPUTS = definition(  # Q2: the condition's name is bound by a later output
+    "condition_on_two_inputs",
+    [
+        step(0, "job_source", [SP("a.mov", "b.mov")]),
+        step(1, "job_probe", [], parent_ids=[0]),
+        step(2, "job_mov", [], parent_ids=[0], condition="length(source_paths) > n"),
+    ],
+)
 CONDITION_ON_PARAMETER = definition(  # Q2, a launch parameter the condition reads
     "condition_on_parameter",
     [
@@ -251,6 +259,7 @@ def api(
         CONSUMERS,
         OUTPUT_PARAMETERS,
         BAD_CONDITION,
+        CONDITION_ON_TWO_INPUTS,
         CONDITION_ON_PARAMETER,
         *webhook_definitions(server),
     )
@@ -788,6 +797,27 @@ def test_q2_failing_condition_is_an_error_job(run: Any, orders: Capture) -> None
     assert r.history(job)[-1] == (state, description)
     assert r.jobs(1)[0].attempt == 2 and r.total == 2
     assert r.status == "error"
+    assert no_more_orders(orders)
+
+
+def test_q2_a_retry_that_plans_the_step_again_creates_the_jobs_of_its_other_inputs(run: Any, orders: Capture) -> None:
+    """A failed condition gives its step one error job (input 0); once a completion binds the
+    condition's name, a retry plans the step again: input 0 goes into the same job, input 1
+    gets a job of its own, each with its order (created in the retry's transaction)."""
+    r = run("condition_on_two_inputs")
+    take_orders(orders, 2)
+    r.complete_step(0)
+    probes = r.jobs(1)
+    (job,) = r.jobs(2)
+    assert len(probes) == 2 and job.state == "error"
+    take_orders(orders, 2)
+    r.complete(probes[0], parameters=[{"id": "n", "type": "integer", "value": 0}])
+    assert r.retry(job).status_code == 200
+    relaunched, created = r.jobs(2)
+    assert (relaunched.id, relaunched.state, relaunched.attempt) == (job.id, "retrying", 2)
+    assert (created.state, created.input_index) == ("queued", 1) and created.id > probes[1].id
+    assert {order.body["job_id"] for order in take_orders(orders, 2)} == {relaunched.id, created.id}
+    assert r.counts(2) == counters(queued=2) and r.status == "processing"
     assert no_more_orders(orders)
 
 
