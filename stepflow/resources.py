@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 import httpx
 from pika.adapters.blocking_connection import BlockingChannel
@@ -22,7 +23,7 @@ from stepflow.notifier.http import new_client
 from stepflow.orchestration.counters_cache import COUNTERS_CACHE, CountersCache
 from stepflow.orchestration.steps_cache import STEPS_CACHE, StepsCache
 from stepflow.orchestration.dispatch_marks import DispatchMarks
-from stepflow.orchestration.outbox import Owed, dispatch
+from stepflow.orchestration.outbox import Courier, Owed, dispatch
 from stepflow.settings import Settings
 from stepflow.wire.dead_letters import declare_dead_letters
 from stepflow.wire.handover import RUN_NOTIFICATION, actor_message, declare_actor_queues
@@ -93,6 +94,12 @@ class Resources:
         """Send what a committed transaction owes (orders, notifications, direct messages)."""
         return dispatch(self.sessions, self.publisher, self.notify, self.marks, owed)
 
+    @cached_property
+    def courier(self) -> Courier:
+        """Sends what committed transactions owe off the caller's thread (``send_owed`` on a
+        thread of its own; the bridge's deciding thread uses it)."""
+        return Courier(self.send_owed, finish=self._close_publishers)
+
     def resend(self, owed: Owed) -> int:
         """Send what the clock found unsent, and wait until its marks are written (so its next
         sweep does not find it again)."""
@@ -101,10 +108,16 @@ class Resources:
         return sent
 
     def close(self) -> None:
-        """Write the waiting dispatch marks, close this thread's broker connections and the
-        database pool."""
+        """Send what the courier holds, write the waiting dispatch marks, close this thread's
+        broker connections and the database pool."""
+        if "courier" in self.__dict__:  # opened: send what waits first (it marks what it sent)
+            self.courier.close()
         self.marks.close()
-        for publisher in {id(p): p for p in (self.publisher, self.hand_over, self.dead_letters)}.values():
-            publisher.close()
+        self._close_publishers()
         self.http.close()
         self.engine.dispose()
+
+    def _close_publishers(self) -> None:
+        """Close the calling thread's broker connections."""
+        for publisher in {id(p): p for p in (self.publisher, self.hand_over, self.dead_letters)}.values():
+            publisher.close()

@@ -5,10 +5,11 @@ The bridge decides the job answers (``job_completed``, ``job_error``, ``job_prog
 through :class:`JobAnswers`. The batch is decided in one transaction: the workflows of all its
 jobs are locked at once, in id order (so two batches never deadlock), each answer is applied in
 arrival order under that lock (:mod:`stepflow.orchestration.answers`), the transaction commits,
-and everything the batch owes (the orders of the steps that became startable) is sent with one
-pipelined publish and one confirm wait. A lone answer is a batch of one: no waiting for company.
-Under load, answers pile up while a batch is decided, so the next batch is bigger and each
-answer costs less.
+and everything the batch owes (the orders of the steps that became startable) is handed to
+the process's courier, which sends it on its own thread with one pipelined publish and one
+confirm wait, while the next batch is decided. A lone answer is a batch of one: no waiting
+for company. Under load, answers pile up while a batch is decided, so the next batch is
+bigger and each answer costs less.
 
 If the batch's transaction fails, nothing of it was committed: each answer is then decided
 alone, in its own transaction, so one bad answer neither fails nor delays the others; an
@@ -114,8 +115,12 @@ def _unknown(resources: Resources, answer: Answer) -> None:
         dead_letter(resources.dead_letters, msgspec.json.encode(message), "unknown job", JOB_QUEUE_NOT_FOUND)
 
 
-def _after_commit(resources: Resources, batch: Sequence[Answer], owed: Owed, unknown: Sequence[int]) -> None:
-    resources.send_owed(owed)
+Send = Callable[[Owed], object]
+"""Sends what a committed transaction owes (``Resources.send_owed``, or its courier's ``send``)."""
+
+
+def _after_commit(resources: Resources, batch: Sequence[Answer], owed: Owed, unknown: Sequence[int], send: Send) -> None:
+    send(owed)
     for index in unknown:
         _unknown(resources, batch[index])
 
@@ -123,13 +128,15 @@ def _after_commit(resources: Resources, batch: Sequence[Answer], owed: Owed, unk
 def decide(resources: Resources, batch: Sequence[Answer]) -> None:
     """Decide ``batch`` in one transaction, then send what it owes; raises if it fails."""
     owed, unknown = _decide_all(resources, batch)
-    _after_commit(resources, batch, owed, unknown)
+    _after_commit(resources, batch, owed, unknown, resources.send_owed)
 
 
-def decide_batch(resources: Resources, batch: Sequence[Answer]) -> list[bool]:
+def decide_batch(resources: Resources, batch: Sequence[Answer], send: Send | None = None) -> list[bool]:
     """Decide ``batch`` (in one transaction, else each answer alone); for each answer, whether
-    it is settled (its effect committed). What the committed answers owe is sent before this
-    returns; what the broker did not confirm is the clock's to send again."""
+    it is settled (its effect committed). What the committed answers owe goes to ``send``
+    (by default ``resources.send_owed``: sent before this returns); what the broker did not
+    confirm is the clock's to send again."""
+    send = send or resources.send_owed
     try:
         owed, unknown = _decide_all(resources, batch)
     except Exception:
@@ -137,9 +144,9 @@ def decide_batch(resources: Resources, batch: Sequence[Answer]) -> list[bool]:
             log.exception("job answer failed", queue=batch[0][0])
             return [False]
         log.exception("batch of job answers failed, deciding each alone", size=len(batch))
-        return [decide_batch(resources, [answer])[0] for answer in batch]
+        return [decide_batch(resources, [answer], send)[0] for answer in batch]
     try:
-        _after_commit(resources, batch, owed, unknown)
+        _after_commit(resources, batch, owed, unknown, send)
     except Exception:  # committed: the clock sends again what was not confirmed
         log.exception("sending what a batch of job answers owes failed", size=len(batch))
     return [True] * len(batch)
@@ -147,7 +154,9 @@ def decide_batch(resources: Resources, batch: Sequence[Answer]) -> list[bool]:
 
 class JobAnswers:
     """The bridge's decider of job answers (``stepflow.wire.bridge.Decider``), bound to the
-    process's resources; ``name`` labels its deliveries in the metrics."""
+    process's resources; ``name`` labels its deliveries in the metrics. What a batch owes goes
+    to the resources' courier: the bridge acks the batch once it is committed and decides the
+    next one while the courier sends (``stepflow.orchestration.outbox.Courier``)."""
 
     name = "job_answers"
 
@@ -155,4 +164,4 @@ class JobAnswers:
         self.resources = resources
 
     def __call__(self, batch: Sequence[Answer]) -> list[bool]:
-        return decide_batch(self.resources, batch)
+        return decide_batch(self.resources, batch, self.resources.courier.send)

@@ -8,7 +8,6 @@ confirmed orders to its :class:`DispatchMarks` instead.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.models import Job
 from stepflow.models.base import utcnow
+from stepflow.orchestration.backlog import Backlog
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +37,7 @@ class DispatchMarks:
     """Marks jobs ``dispatched_at`` once their order (or notification hand-over) is confirmed,
     off the sender's thread.
 
-    ``add`` returns at once; one background thread (started on first use) writes all the marks
+    ``add`` returns at once; one background thread (a :class:`Backlog`) writes all the marks
     waiting in one transaction (one ``UPDATE`` executed for all rows), so under load many
     senders' marks share a transaction and a lone mark is written at once. A mark that is never
     written (a crash, the database down) only means the clock sends that order again after
@@ -51,53 +51,26 @@ class DispatchMarks:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
-        self._waiting: list[tuple[int, datetime | None]] = []
-        self._writing = False  # the thread is writing marks it took
-        self._condition = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._closed = False
+        self._backlog: Backlog[tuple[int, datetime | None]] = Backlog(self._write, "stepflow-dispatch-marks")
 
     def add(self, sent: Iterable[tuple[int, datetime | None]]) -> None:
-        """Mark these ``(job id, send_after when sent)`` dispatched soon (never blocks on the database)."""
-        ids = list(sent)
-        with self._condition:
-            if not ids or self._closed:  # closing: the clock sends these orders again
-                return
-            self._waiting += ids
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="stepflow-dispatch-marks", daemon=True)
-                self._thread.start()
-            self._condition.notify_all()
+        """Mark these ``(job id, send_after when sent)`` dispatched soon (never blocks on the
+        database); once closing, the clock sends these orders again instead."""
+        self._backlog.add(sent)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every mark added so far is written (or given up); False on timeout."""
-        with self._condition:
-            return self._condition.wait_for(lambda: not self._waiting and not self._writing, timeout)
+        return self._backlog.flush(timeout)
 
     def close(self) -> None:
         """Write what waits, then stop the thread."""
-        with self._condition:
-            self._closed = True
-            self._condition.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout=10)
+        self._backlog.close()
 
-    def _run(self) -> None:
-        while True:
-            with self._condition:
-                self._condition.wait_for(lambda: self._waiting or self._closed)
-                if not self._waiting:
-                    return
-                ids, self._waiting = self._waiting, []
-                self._writing = True
-            now = utcnow()
-            try:
-                with self._sessions() as session, session.begin():
-                    rows = [{"job_id": job_id, "sent_after": after, "now": now} for job_id, after in ids]
-                    session.connection().execute(_MARK, rows)
-            except Exception as error:  # the clock sends these orders again later
-                log.warning("dispatch marks not written", count=len(ids), error=str(error))
-            with self._condition:
-                self._writing = False
-                self._condition.notify_all()
+    def _write(self, marks: list[tuple[int, datetime | None]]) -> None:
+        now = utcnow()
+        try:
+            with self._sessions() as session, session.begin():
+                rows = [{"job_id": job_id, "sent_after": after, "now": now} for job_id, after in marks]
+                session.connection().execute(_MARK, rows)
+        except Exception as error:  # the clock sends these orders again later
+            log.warning("dispatch marks not written", count=len(marks), error=str(error))

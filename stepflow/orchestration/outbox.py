@@ -11,6 +11,11 @@ not (ours.md §3.9, §3.12). Direct messages to workers (black list, stop, live 
 and the live worker manager's create/delete messages are outbox rows, deleted once
 confirmed. A crash in between delays a message (the clock re-sends it), never loses it;
 duplicates are harmless because every handler is idempotent.
+
+Because what a committed transaction owes is in the database until confirmed, the bridge
+need not wait for the broker before it acks a batch and decides the next one: its
+:class:`Courier` sends what each batch owes from a thread of its own (with its own broker
+connection), what several batches owe in one pipelined publish with one confirm wait.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from stepflow.engine.launch import JobPlan
 from stepflow.engine.states import QUEUED_STATES, JobState
 from stepflow.models import Job, Outbox
 from stepflow.models.base import utcnow
+from stepflow.orchestration.backlog import Backlog
 from stepflow.orchestration.dispatch_marks import DispatchMarks
 from stepflow.wire.direct_messaging import publish_direct_message
 from stepflow.wire.orders import JobOrder, Submission
@@ -156,3 +162,32 @@ def undispatched(session: Session, older_than: float, limit: int = 500) -> Owed:
         else:
             owed.orders.append(Submission(name, step_id, JobOrder(job_id, parameters)))
     return owed
+
+
+class Courier:
+    """Hands what committed transactions owe to ``send`` (``Resources.send_owed``) on its own
+    thread, in the order it was given: everything waiting is sent together. ``finish`` runs on
+    that thread when it stops (it closes the thread's broker connections)."""
+
+    def __init__(self, send: Callable[[Owed], object], finish: Callable[[], object]) -> None:
+        self._send = send
+        self._backlog: Backlog[Owed] = Backlog(self._send_together, "stepflow-courier", finish)
+
+    def send(self, owed: Owed) -> None:
+        """Send ``owed`` soon (returns at once); its transaction must have committed."""
+        if owed:
+            self._backlog.add([owed])
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything given so far was sent (or given up); False on timeout."""
+        return self._backlog.flush(timeout)
+
+    def close(self) -> None:
+        """Send what waits, then stop the thread."""
+        self._backlog.close()
+
+    def _send_together(self, waiting: list[Owed]) -> None:
+        together = Owed()
+        for owed in waiting:
+            together.add(owed)
+        self._send(together)

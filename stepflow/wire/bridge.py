@@ -5,9 +5,10 @@ queue's handler:
 
 - a :class:`Decider` (``stepflow.orchestration.decisions.JobAnswers`` for the job answers)
   decides, in this process, all the deliveries of its queues that one read of the socket
-  brought (up to ``PREFETCH``), as one batch: one transaction, one pipelined publish of the
-  orders it owes, one confirm wait. While a batch is decided, new deliveries wait in the
-  socket, so the next batch is bigger under load and a lone message is decided at once;
+  brought (up to ``PREFETCH``), as one batch: one transaction; the orders it owes go to the
+  process's courier, which publishes them from its own thread while the next batch is
+  decided (``stepflow.orchestration.outbox.Courier``). While a batch is decided, new deliveries wait
+  in the socket, so the next batch is bigger under load and a lone message is decided at once;
 - an actor (or its :class:`~stepflow.wire.handover.ActorAddress`) is handed it as a Dramatiq
   message (``dramatiq.Message(...).encode()``, persistent, published to the default exchange
   with the actor's queue as routing key, exactly what ``Actor.send`` would write); the hand-overs
