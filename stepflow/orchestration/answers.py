@@ -111,10 +111,8 @@ def job_completed(session: Session, message: messages.JobCompleted, work_directo
         log.info("duplicate completion ignored")
     elif outcome.action is Action.MOVE:
         if message.destination_paths:
-            job.parameters = [
-                *job.parameters,
-                {"id": "destination_paths", "type": "array_of_strings", "value": message.destination_paths},
-            ]
+            outputs = {"id": "destination_paths", "type": "array_of_strings", "value": message.destination_paths}
+            locked.workflow.set_parameters(job, [*job.parameters, outputs])
         if message.parameters:
             locked.workflow.workflow.parameters = [*locked.workflow.workflow.parameters, *message.parameters]
         log.info("job completed")

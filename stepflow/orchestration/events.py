@@ -81,7 +81,7 @@ def _replan(locked: LockedWorkflow, job: Job, work_directory: str) -> Owed:
     inputs = locked.job_inputs(input_steps(step))
     for plan in plan_step(step, workflow_context(locked.workflow, work_directory), inputs):
         if plan.input_index == job.input_index:
-            job.parameters = plan.parameters
+            locked.set_parameters(job, plan.parameters)
             job.kind = plan.kind
             description = {"message": plan.message} if plan.message else None
             if plan.state != JobState.QUEUED:
@@ -185,10 +185,10 @@ def update(session: Session, workflow_id: int, job_id: int, parameters: Sequence
     unknown = sorted(set(values) - known)
     if unknown:
         raise EventRefused(422, {"errors": {f"parameters.{unknown[0]}": ["is not a parameter of this job"]}})
-    job.parameters = [
-        {**parameter, "value": values[parameter["id"]]} if parameter["id"] in values else parameter
-        for parameter in job.parameters
-    ]
+    locked.set_parameters(
+        job,
+        [{**parameter, "value": values[parameter["id"]]} if parameter["id"] in values else parameter for parameter in job.parameters],
+    )
     session.add(Update(job_id=job.id, parameters=list(parameters)))
     locked.record(job, UPDATE, {"parameters": list(parameters)})
     return live.update(locked, job) if job.is_live else Owed()

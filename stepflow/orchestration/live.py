@@ -102,7 +102,7 @@ def send_due(locked: LockedWorkflow) -> Owed:
             continue
         order, state = WAITING_ORDERS[job.state]
         if parameters != job.parameters:
-            job.parameters = parameters  # the parent's stream address is kept (engine.md §10)
+            locked.set_parameters(job, parameters)  # the parent's stream address is kept (engine.md §10)
         locked.move_job(job, state)
         message = live_process_order(order, job.id, parameters, worker.instance_id)
         owed.direct_messages.append(owe_direct_message(session, message))

@@ -26,8 +26,8 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, Connection, bindparam, event, func, select, text, true
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, Connection, bindparam, event, func, select, text, true, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
@@ -51,6 +51,18 @@ _COUNTERS = ("queued", "processing", "completed", "errors", "skipped", "stopped"
 _INSERT_JOBS = insert(Job.__table__)
 """Inserts created jobs, their ids given: a workflow/step/input that has a job already is an
 error (``uq_jobs_workflow_step_input``): the counters said the step had no job there."""
+
+_JOBS = Job.__table__
+_MOVE_JOBS = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job_id"))
+    .values(
+        state=bindparam("state"),
+        parameters=func.coalesce(bindparam("parameters", type_=JSONB(none_as_null=True)), _JOBS.c.parameters),
+        updated_at=bindparam("now"),
+    )
+)
+"""Writes moved jobs: their state, their parameters when given (NULL keeps them), ``updated_at``."""
 
 _NEXT_JOB_IDS = text("SELECT nextval(pg_get_serial_sequence('jobs', 'id')) FROM generate_series(1, :count)")
 """Reserves ``count`` job ids, ascending."""
@@ -88,8 +100,11 @@ class _Held:
     created: list[dict[str, Any]] = field(default_factory=list)
     """The rows of the jobs created and not inserted yet: they are inserted, in one statement,
     before the transaction's next statement, whatever it is, or at commit."""
+    moved: dict[int, dict[str, Any]] = field(default_factory=dict)
+    """By job id, the new state and (if changed) parameters of the jobs moved and not written
+    yet: written, in one UPDATE for all, with ``created``."""
     connection: Connection | None = None
-    """The connection whose next statement inserts ``created`` first."""
+    """The connection whose next statement writes ``created`` and ``moved`` first."""
 
 
 def _reserve_job_ids(session: Session, held: _Held, count: int) -> list[int]:
@@ -104,21 +119,26 @@ def _reserve_job_ids(session: Session, held: _Held, count: int) -> list[int]:
     return taken
 
 
-def _insert_created(held: _Held, statement: object = None) -> None:
-    """Before ``statement`` (any but a reservation of ids), insert the jobs created since the
-    last statement: one statement for all."""
-    if held.created and held.connection is not None and statement is not _NEXT_JOB_IDS:
+def _write_held(held: _Held, statement: object = None) -> None:
+    """Before ``statement`` (any but a reservation of ids), write what the transaction holds
+    back: the jobs created since the last statement (one INSERT for all), then the jobs moved
+    (one UPDATE executed for all)."""
+    if held.connection is None or statement is _NEXT_JOB_IDS:
+        return
+    if held.created:
         rows, held.created = held.created, []
         held.connection.execute(_INSERT_JOBS, rows)
+    if held.moved:
+        moves, held.moved = list(held.moved.values()), {}
+        held.connection.execute(_MOVE_JOBS, moves)
 
 
-def _hold_created(session: Session, held: _Held, rows: list[dict[str, Any]]) -> None:
-    """Keep the rows of new jobs until the transaction's next statement (or its commit)."""
+def _hold_back(session: Session, held: _Held) -> None:
+    """Make the transaction's next statement (or its commit) write what it holds back first."""
     connection = session.connection()
     if held.connection is not connection:
         held.connection = connection
-        event.listen(connection, "before_execute", lambda _, statement, *__: _insert_created(held, statement))
-    held.created += rows
+        event.listen(connection, "before_execute", lambda _, statement, *__: _write_held(held, statement))
 
 
 def _held(session: Session) -> _Held:
@@ -141,7 +161,7 @@ def _write_counters(session: Session) -> None:
     held = session.info.get(_HELD)
     if held is None or held.transaction is not session.get_transaction():
         return
-    _insert_created(held)
+    _write_held(held)
     changed: list[dict[str, Any]] = []
     bumped = []
     for locked in held.workflows.values():
@@ -423,7 +443,8 @@ class LockedWorkflow:
             }
             for plan, job_id in zip(plans, job_ids)
         ]
-        _hold_created(self.session, held, values)
+        _hold_back(self.session, held)
+        held.created += values
         created = list(zip(plans, job_ids))
         self._move_counts(step["id"], [(None, plan.state) for plan, _ in created], launched=now)
         for plan, job_id in created:
@@ -446,11 +467,33 @@ class LockedWorkflow:
         flag_modified(job, "dispatched_at")
         flag_modified(job, "send_after")
 
+    def _write_job(self, job: Job, state: str | None = None, parameters: list[Any] | None = None) -> None:
+        """Change the job's ``state`` and/or ``parameters`` in memory now and in the database
+        with the transaction's next statement (``moved``: one UPDATE for every job moved, not
+        the ORM's unit of work)."""
+        held = _held(self.session)
+        now = utcnow()
+        row = held.moved.get(job.id) or {"job_id": job.id, "state": job.state, "parameters": None}
+        if state is not None:
+            set_committed_value(job, "state", state)
+            row["state"] = state
+        if parameters is not None:
+            set_committed_value(job, "parameters", parameters)
+            row["parameters"] = parameters
+        set_committed_value(job, "updated_at", now)
+        row["now"] = now
+        _hold_back(self.session, held)
+        held.moved[job.id] = row
+
+    def set_parameters(self, job: Job, parameters: list[Any]) -> None:
+        """Give the job new parameters (written with the transaction's next statement)."""
+        self._write_job(job, parameters=parameters)
+
     def move_job(self, job: Job, state: str, description: dict[str, Any] | None = None) -> JobStatus:
         """Change a job's state: counters, the ``state`` column and one history row."""
         previous = job.state
         self._move_counts(job.step_id, [(previous, state)])
-        job.state = state
+        self._write_job(job, state=state)
         message = (description or {}).get("message")
         self.tell(JOB_STATE, job_ref(job, message if isinstance(message, str) else None), previous)
         return self.record(job, state, description)
