@@ -7,6 +7,7 @@ commit (the bridge through its courier, off the deciding thread). The decisions 
 parameters, which transitions are allowed) are the pure engine's (``stepflow.engine``).
 
 - ``locked_workflow``: the locked workflow row, its step counters and its jobs;
+- ``write_behind``: the rows a transaction writes late, together, before its next statement;
 - ``decisions``: the job answers the bridge reads together, decided in one transaction;
 - ``answers``: what a worker's answer does to its job;
 - ``advance``: starting every step that may start;

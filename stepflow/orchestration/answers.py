@@ -73,8 +73,8 @@ def _outcome(locked: LockedJob, event: Event) -> Outcome:
     return decide(event, locked.job.state, locked.aborted)
 
 
-def _apply(locked: LockedJob, outcome: Outcome, description: dict[str, Any] | None = None) -> JobStatus | None:
-    """Write ``outcome``: the job moves (its new history row is returned), or gets a history row
+def _apply(locked: LockedJob, outcome: Outcome, description: dict[str, Any] | None = None) -> int | None:
+    """Write ``outcome``: the job moves (the id of its new history row is returned), or gets a history row
     marked ignored; a duplicate or an ignored message writes nothing."""
     if outcome.action is Action.MOVE:
         assert outcome.state is not None

@@ -12,6 +12,10 @@ transaction commits, in one statement that also bumps the version. A workflow's 
 change after launch: the lock does not read them, and a process that gives its sessions a
 :class:`StepsCache` reads (and indexes) each workflow's steps once.
 
+The rows a decision writes (new jobs, moved jobs, history) are not written one by one: a
+:class:`WriteBehind` writes them together just before the transaction's next statement, so a
+batch of answers costs the same few statements as one answer.
+
 No decision looks at every step of the workflow: what the counters show (:class:`StepTally`)
 is kept as jobs move (and kept with the counters), and the steps that may start are looked
 for among those requiring a step whose jobs moved (``unadvanced``), so a message costs the
@@ -26,8 +30,8 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, Connection, bindparam, event, func, select, text, true, update
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import ColumnElement, bindparam, event, select, text, true
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import flag_modified, set_committed_value
 
@@ -36,10 +40,11 @@ from stepflow.engine.graph import StepGraph
 from stepflow.engine.launch import JobPlan
 from stepflow.engine.states import ADVANCING_WORKFLOW_STATES, JobState, WorkflowState
 from stepflow.engine.status import StepCounts, StepTally, next_status
-from stepflow.models import Artifact, Job, JobStatus, Workflow, WorkflowStatus, WorkflowStep
+from stepflow.models import Artifact, Job, Workflow, WorkflowStatus, WorkflowStep
 from stepflow.models.base import utcnow
 from stepflow.orchestration.counters_cache import COUNTERS_CACHE, Counters, CountersCache
 from stepflow.orchestration.steps_cache import STEPS_CACHE, StepsCache
+from stepflow.orchestration.write_behind import HISTORY, JOBS, WriteBehind, reserved_id
 
 log = structlog.get_logger(__name__)
 
@@ -47,28 +52,6 @@ _HELD = "stepflow.locked"
 
 _COUNTERS = ("queued", "processing", "completed", "errors", "skipped", "stopped")
 
-
-_INSERT_JOBS = insert(Job.__table__)
-"""Inserts created jobs, their ids given: a workflow/step/input that has a job already is an
-error (``uq_jobs_workflow_step_input``): the counters said the step had no job there."""
-
-_JOBS = Job.__table__
-_MOVE_JOBS = (
-    update(_JOBS)
-    .where(_JOBS.c.id == bindparam("job_id"))
-    .values(
-        state=bindparam("state"),
-        parameters=func.coalesce(bindparam("parameters", type_=JSONB(none_as_null=True)), _JOBS.c.parameters),
-        updated_at=bindparam("now"),
-    )
-)
-"""Writes moved jobs: their state, their parameters when given (NULL keeps them), ``updated_at``."""
-
-_NEXT_JOB_IDS = text("SELECT nextval(pg_get_serial_sequence('jobs', 'id')) FROM generate_series(1, :count)")
-"""Reserves ``count`` job ids, ascending."""
-
-_RESERVED_JOB_ID = func.nextval(func.pg_get_serial_sequence("jobs", "id"))
-"""A job id reserved with each job read."""
 
 _STEPS = WorkflowStep.__table__
 _UPDATE_COUNTERS = text(
@@ -92,53 +75,13 @@ class _Held:
     transaction: object
     workflows: dict[int, LockedWorkflow] = field(default_factory=dict)
     jobs: dict[int, Job] = field(default_factory=dict)
-    fetch: int = 8
-    """How many job ids the next reservation fetches (at least)."""
-    job_ids: list[int] = field(default_factory=list)
-    """Job ids reserved and not used yet, ascending (one comes with each job ``lock_jobs``
-    reads: a completion usually starts one job)."""
-    created: list[dict[str, Any]] = field(default_factory=list)
-    """The rows of the jobs created and not inserted yet: they are inserted, in one statement,
-    before the transaction's next statement, whatever it is, or at commit."""
-    moved: dict[int, dict[str, Any]] = field(default_factory=dict)
-    """By job id, the new state and (if changed) parameters of the jobs moved and not written
-    yet: written, in one UPDATE for all, with ``created``."""
-    connection: Connection | None = None
-    """The connection whose next statement writes ``created`` and ``moved`` first."""
+    writes: WriteBehind | None = None
+    """The rows the transaction writes late (new jobs, moved jobs, history), once it has some."""
 
-
-def _reserve_job_ids(session: Session, held: _Held, count: int) -> list[int]:
-    """``count`` new job ids, ascending. Those reserved are used first; then ``held.fetch``
-    at a time or more, twice as many at each fetch (a transaction fetches a few times at
-    most). Ids a transaction leaves unused are never used."""
-    if len(held.job_ids) < count:
-        wanted = max(count - len(held.job_ids), held.fetch)
-        held.fetch = 2 * wanted
-        held.job_ids += sorted(session.connection().execute(_NEXT_JOB_IDS, {"count": wanted}).scalars())
-    taken, held.job_ids = held.job_ids[:count], held.job_ids[count:]
-    return taken
-
-
-def _write_held(held: _Held, statement: object = None) -> None:
-    """Before ``statement`` (any but a reservation of ids), write what the transaction holds
-    back: the jobs created since the last statement (one INSERT for all), then the jobs moved
-    (one UPDATE executed for all)."""
-    if held.connection is None or statement is _NEXT_JOB_IDS:
-        return
-    if held.created:
-        rows, held.created = held.created, []
-        held.connection.execute(_INSERT_JOBS, rows)
-    if held.moved:
-        moves, held.moved = list(held.moved.values()), {}
-        held.connection.execute(_MOVE_JOBS, moves)
-
-
-def _hold_back(session: Session, held: _Held) -> None:
-    """Make the transaction's next statement (or its commit) write what it holds back first."""
-    connection = session.connection()
-    if held.connection is not connection:
-        held.connection = connection
-        event.listen(connection, "before_execute", lambda _, statement, *__: _write_held(held, statement))
+    def write_behind(self, session: Session) -> WriteBehind:
+        if self.writes is None:
+            self.writes = WriteBehind(session.connection())
+        return self.writes
 
 
 def _held(session: Session) -> _Held:
@@ -161,7 +104,8 @@ def _write_counters(session: Session) -> None:
     held = session.info.get(_HELD)
     if held is None or held.transaction is not session.get_transaction():
         return
-    _write_held(held)
+    if held.writes is not None:
+        held.writes.write()
     changed: list[dict[str, Any]] = []
     bumped = []
     for locked in held.workflows.values():
@@ -290,18 +234,18 @@ class LockedWorkflow:
         before in this transaction are not read again (their workflow is already held)."""
         held = _held(session)
         wanted = sorted({job_id for job_id in job_ids if job_id not in held.jobs})
-        held.fetch = max(held.fetch, len(wanted))
         if wanted:
             cls._lock_where(session, held, Workflow.id.in_(select(Job.workflow_id).where(Job.id.in_(wanted))))
             rows = session.execute(
-                select(Job, _RESERVED_JOB_ID)
+                select(Job, reserved_id(JOBS), reserved_id(HISTORY))
                 .where(Job.id.in_(wanted), Job.workflow_id.in_(held.workflows))
                 .execution_options(populate_existing=True)
-            )
-            for job, reserved in rows:
+            ).all()
+            for job, _, _ in rows:
                 held.jobs[job.id] = job
-                held.job_ids.append(reserved)
-            held.job_ids.sort()
+            writes = held.write_behind(session)
+            writes.reserve(JOBS, (job_id for _, job_id, _ in rows))
+            writes.reserve(HISTORY, (status_id for _, _, status_id in rows))
         return {
             job_id: (held.workflows[held.jobs[job_id].workflow_id], held.jobs[job_id])
             for job_id in job_ids
@@ -424,9 +368,9 @@ class LockedWorkflow:
         deciding a batch of answers costs one INSERT, not one per answer."""
         if not plans:
             return []
-        held = _held(self.session)
+        writes = _held(self.session).write_behind(self.session)
         now = utcnow()
-        job_ids = _reserve_job_ids(self.session, held, len(plans))
+        job_ids = writes.ids(JOBS, len(plans))
         values = [
             {
                 "id": job_id,
@@ -443,14 +387,12 @@ class LockedWorkflow:
             }
             for plan, job_id in zip(plans, job_ids)
         ]
-        _hold_back(self.session, held)
-        held.created += values
+        writes.insert(JOBS, values)
         created = list(zip(plans, job_ids))
         self._move_counts(step["id"], [(None, plan.state) for plan, _ in created], launched=now)
         for plan, job_id in created:
             if plan.state != JobState.QUEUED:
-                description = {"message": plan.message} if plan.message else {}
-                self.session.add(JobStatus(job_id=job_id, state=plan.state, description=description))
+                self._record(job_id, plan.state, {"message": plan.message} if plan.message else {})
             self.tell(JOB_STATE, JobRef(job_id, step["name"], step["id"], plan.state, plan.message or None))
         return created
 
@@ -468,29 +410,23 @@ class LockedWorkflow:
         flag_modified(job, "send_after")
 
     def _write_job(self, job: Job, state: str | None = None, parameters: list[Any] | None = None) -> None:
-        """Change the job's ``state`` and/or ``parameters`` in memory now and in the database
-        with the transaction's next statement (``moved``: one UPDATE for every job moved, not
-        the ORM's unit of work)."""
-        held = _held(self.session)
+        """Change the job's ``state`` and/or ``parameters`` in memory now, and in the database
+        with the transaction's next statement (one UPDATE for every job moved, not the ORM's
+        unit of work)."""
         now = utcnow()
-        row = held.moved.get(job.id) or {"job_id": job.id, "state": job.state, "parameters": None}
         if state is not None:
             set_committed_value(job, "state", state)
-            row["state"] = state
         if parameters is not None:
             set_committed_value(job, "parameters", parameters)
-            row["parameters"] = parameters
         set_committed_value(job, "updated_at", now)
-        row["now"] = now
-        _hold_back(self.session, held)
-        held.moved[job.id] = row
+        _held(self.session).write_behind(self.session).move_job(job.id, job.state, parameters, now)
 
     def set_parameters(self, job: Job, parameters: list[Any]) -> None:
         """Give the job new parameters (written with the transaction's next statement)."""
         self._write_job(job, parameters=parameters)
 
-    def move_job(self, job: Job, state: str, description: dict[str, Any] | None = None) -> JobStatus:
-        """Change a job's state: counters, the ``state`` column and one history row."""
+    def move_job(self, job: Job, state: str, description: dict[str, Any] | None = None) -> int:
+        """Change a job's state: counters, the ``state`` column and one history row (its id)."""
         previous = job.state
         self._move_counts(job.step_id, [(previous, state)])
         self._write_job(job, state=state)
@@ -506,31 +442,32 @@ class LockedWorkflow:
             self._ref = WorkflowRef.of(self.workflow)  # one per status, not one per job moved
         record(self.session, Change(event, self._ref, job, previous, progression))
 
-    def record(self, job: Job, state: str, description: dict[str, Any] | None = None) -> JobStatus:
-        """A history row only (for messages that inform without changing the state). It is
-        inserted with the transaction's other rows (its id is read only when a workflow status
-        names it as its cause)."""
-        status = JobStatus(job_id=job.id, state=state, description=description or {})
-        self.session.add(status)
-        return status
+    def record(self, job: Job, state: str, description: dict[str, Any] | None = None) -> int:
+        """A history row only (for messages that inform without changing the state); its id.
+        It is inserted with the transaction's next statement, with the other rows written late."""
+        return self._record(job.id, state, description or {})
 
-    def set_status(self, new: str, cause: JobStatus | None = None) -> None:
-        """Set the workflow status; a history row (and, on completion, the artifact) only on change."""
+    def _record(self, job_id: int, state: str, description: dict[str, Any]) -> int:
+        writes = _held(self.session).write_behind(self.session)
+        (status_id,) = writes.ids(HISTORY, 1)
+        row = {"id": status_id, "job_id": job_id, "state": state, "description": description, "inserted_at": utcnow()}
+        writes.insert(HISTORY, [row])
+        return status_id
+
+    def set_status(self, new: str, cause: int | None = None) -> None:
+        """Set the workflow status; a history row naming the job history row that caused it
+        (``cause``), and on completion the artifact, only on change."""
         current = self.workflow.status
         if new == current:
             return
         self.workflow.status = new
         self.tell(WORKFLOW_STATUS, previous=current)
-        if cause is not None and cause.id is None:
-            self.session.flush()
-        self.session.add(
-            WorkflowStatus(workflow_id=self.id, state=new, job_status_id=cause.id if cause is not None else None)
-        )
+        self.session.add(WorkflowStatus(workflow_id=self.id, state=new, job_status_id=cause))
         if new == WorkflowState.COMPLETED:
             self.session.add(Artifact(workflow_id=self.id, resources={}))
         log.info("workflow status", workflow_id=self.id, status=new, previous=current)
 
-    def refresh_status(self, cause: JobStatus | None = None) -> str:
+    def refresh_status(self, cause: int | None = None) -> str:
         """Set the status the counters imply (completion happens once: it is terminal)."""
         self.set_status(next_status(self.workflow.status, self.tally().progress()), cause)
         return self.workflow.status
