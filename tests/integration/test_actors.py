@@ -13,7 +13,9 @@ from litestar.testing import TestClient
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from stepflow.engine.launch import JobPlan
 from stepflow.orchestration.decisions import decide_batch
+from stepflow.orchestration.locked_workflow import LockedWorkflow
 from stepflow.orchestration.outbox import undispatched
 from stepflow.api.app import create_app
 from stepflow.models import Artifact, Job, JobStatus, Outbox, Progression, Workflow, WorkflowStatus
@@ -446,3 +448,35 @@ def test_a_process_reads_a_workflows_counters_again_only_once_another_wrote_them
         # launch, root completed, left processing, left completed, right completed (join queued)
         assert session.get(Workflow, workflow_id).counters_version == 5  # type: ignore[union-attr]
     assert len(orders.take(4)) == 4  # root, both branches, the join
+
+
+def test_rows_written_late_are_seen_by_the_transactions_next_read_and_kept_apart_on_rollback(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    """The jobs a transaction creates and moves, and their history rows, are written just
+    before its next statement (``WriteBehind``): that statement sees them, with the ids the
+    transaction was given; a transaction that rolls back leaves nothing."""
+    workflow_id = create(api, "two_inputs")
+    actors.launch_workflow.fn(workflow_id)
+    first, second = jobs_of(sessions, workflow_id)
+    with actors.resources.transaction() as session:
+        locked, job = LockedWorkflow.lock_jobs(session, [first.id])[first.id]
+        status_id = locked.move_job(job, "processing", {"note": "late"})
+        locked.set_parameters(job, [*job.parameters, {"id": "extra", "type": "string", "value": "x"}])
+        step = next(s for s in locked.steps if s["id"] == 1)
+        ((_, new_id),) = locked.create_jobs(step, [JobPlan(5, "skipped")])
+        seen = session.execute(select(Job.id, Job.state).where(Job.workflow_id == workflow_id).order_by(Job.id)).all()
+        history = session.execute(select(JobStatus.id, JobStatus.job_id, JobStatus.state, JobStatus.description)).all()
+        assert seen == [(first.id, "processing"), (second.id, "queued"), (new_id, "skipped")]
+        assert (status_id, first.id, "processing", {"note": "late"}) in history
+        assert any(row[1:3] == (new_id, "skipped") for row in history)
+        assert new_id > second.id and status_id > 0
+    with sessions() as session:
+        stored = session.get(Job, first.id)
+        assert stored is not None and stored.state == "processing"
+        assert stored.parameters[-1]["id"] == "extra" and stored.parameters[:-1] == first.parameters
+    with pytest.raises(RuntimeError), actors.resources.transaction() as session:
+        locked, job = LockedWorkflow.lock_jobs(session, [second.id])[second.id]
+        locked.move_job(job, "error", {"message": "never"})
+        raise RuntimeError("rolled back before any other statement")
+    assert [job.state for job in jobs_of(sessions, workflow_id)] == ["processing", "queued", "skipped"]
