@@ -6,8 +6,8 @@ after the other. Written as they happen, each would cost a round trip to Postgre
 the moved jobs, the history rows), just before the transaction's next statement, whatever it
 is (a read sees them), or at commit. Their ids are reserved from the tables' sequences ahead
 (``nextval``: with the jobs a batch reads, one per answer, then in doubling blocks), so a
-caller gets a row's id at once. Ids a transaction leaves unused are never used; a new job or
-history row has an id above every one reserved before it.
+caller gets a row's id at once. The ids a transaction uses are ascending, in the order it
+asked for them (a step's jobs are in input order); ids it leaves unused are never used.
 """
 
 from __future__ import annotations
