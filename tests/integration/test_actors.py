@@ -14,9 +14,9 @@ from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from stepflow.engine.launch import JobPlan
-from stepflow.orchestration.decisions import decide_batch
+from stepflow.orchestration.decisions import JobAnswers, decide_batch
 from stepflow.orchestration.locked_workflow import LockedWorkflow
-from stepflow.orchestration.outbox import undispatched
+from stepflow.orchestration.outbox import Courier, Owed, undispatched
 from stepflow.api.app import create_app
 from stepflow.models import Artifact, Job, JobStatus, Outbox, Progression, Workflow, WorkflowStatus
 from stepflow.models.base import utcnow
@@ -480,3 +480,36 @@ def test_rows_written_late_are_seen_by_the_transactions_next_read_and_kept_apart
         locked.move_job(job, "error", {"message": "never"})
         raise RuntimeError("rolled back before any other statement")
     assert [job.state for job in jobs_of(sessions, workflow_id)] == ["processing", "queued", "skipped"]
+
+
+def test_the_bridges_decider_settles_a_batch_without_waiting_for_the_broker(
+    actors: Any, api: TestClient, sessions: sessionmaker[Session], orders: Capture
+) -> None:
+    """``JobAnswers`` hands what a committed batch owes to the resources' courier and reports
+    the batch settled at once (the bridge acks it and decides the next one); the courier
+    publishes the orders and their dispatch marks follow."""
+    workflow_id = create(api, "fork_join")
+    actors.launch_workflow.fn(workflow_id)
+    (root,) = jobs_of(sessions, workflow_id)
+    orders.take(1)
+    release = threading.Event()
+    resources = actors.resources
+
+    def held_back(owed: Owed) -> None:
+        release.wait(10)
+        resources.send_owed(owed)
+
+    resources.__dict__["courier"] = Courier(held_back, finish=lambda: None)
+    try:
+        assert JobAnswers(resources)([completion(root)]) == [True]
+        started = [job for job in jobs_of(sessions, workflow_id) if job.step_id in (1, 2)]
+        assert len(started) == 2 and all(job.dispatched_at is None for job in started), "committed, not sent yet"
+        assert orders.take(1, timeout=0.3) == [], "nothing published while the courier is held"
+        release.set()
+        assert {body["job_id"] for _, body in orders.take(2)} == {job.id for job in started}
+        assert resources.courier.flush() and resources.marks.flush()
+        assert all(job.dispatched_at is not None for job in jobs_of(sessions, workflow_id) if job.step_id in (1, 2))
+    finally:
+        release.set()
+        resources.courier.close()
+        del resources.__dict__["courier"]
