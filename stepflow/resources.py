@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 import httpx
 from pika.adapters.blocking_connection import BlockingChannel
@@ -44,7 +43,9 @@ class Resources:
     messages to actors (the actors' broker, the same one unless ``STEPFLOW_ACTORS_AMQP_URL``
     says otherwise); ``dead_letters`` publishes to ``stepflow.dead_letters``; ``http`` is the
     notifier's client (outgoing HTTP, ``STEPFLOW_NOTIFIER_TIMEOUT``); ``marks`` writes the
-    confirmed orders' ``dispatched_at`` off the senders' threads.
+    confirmed orders' ``dispatched_at`` off the senders' threads; ``courier`` sends what
+    committed transactions owe off the caller's thread (``send_owed`` on a thread of its own,
+    started on first use: the bridge's deciding thread uses it).
     """
 
     settings: Settings
@@ -54,6 +55,10 @@ class Resources:
     dead_letters: ConfirmingPublisher
     http: httpx.Client
     marks: DispatchMarks
+    courier: Courier = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.courier = Courier(self.send_owed, finish=self._close_publishers)
 
     @classmethod
     def open(cls, settings: Settings) -> Resources:
@@ -94,12 +99,6 @@ class Resources:
         """Send what a committed transaction owes (orders, notifications, direct messages)."""
         return dispatch(self.sessions, self.publisher, self.notify, self.marks, owed)
 
-    @cached_property
-    def courier(self) -> Courier:
-        """Sends what committed transactions owe off the caller's thread (``send_owed`` on a
-        thread of its own; the bridge's deciding thread uses it)."""
-        return Courier(self.send_owed, finish=self._close_publishers)
-
     def resend(self, owed: Owed) -> int:
         """Send what the clock found unsent, and wait until its marks are written (so its next
         sweep does not find it again)."""
@@ -110,8 +109,7 @@ class Resources:
     def close(self) -> None:
         """Send what the courier holds, write the waiting dispatch marks, close this thread's
         broker connections and the database pool."""
-        if "courier" in self.__dict__:  # opened: send what waits first (it marks what it sent)
-            self.courier.close()
+        self.courier.close()  # first: it marks what it sends
         self.marks.close()
         self._close_publishers()
         self.http.close()

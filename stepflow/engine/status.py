@@ -105,6 +105,11 @@ def is_failing(counts: StepCounts, allow_failure: bool = False) -> bool:
     return not allow_failure and (counts.errors + counts.stopped) > 0
 
 
+def _started(counts: StepCounts) -> bool:
+    """Whether a step's counters show a job beyond skipped ones."""
+    return counts.total - counts.skipped > 0
+
+
 @dataclass(slots=True)
 class StepTally:
     """What a workflow's step counters show (:class:`Progress`), kept as its counters move
@@ -120,20 +125,20 @@ class StepTally:
         """The tally of ``counts`` over ``steps`` (one pass over every step)."""
         tally, empty = cls(), StepCounts()
         for step in steps:
-            tally.unsatisfied += 1  # as a step without jobs is
-            tally.moved(step, empty, counts.get(step["id"], empty), rows=False)
-        tally.started = sum(1 for c in counts.values() if c.total - c.skipped > 0)
+            step_counts, allow = counts.get(step["id"], empty), allows_failure(step)
+            tally.unsatisfied += not is_satisfied(step_counts, allow)
+            tally.failing += is_failing(step_counts, allow)
+        tally.started = sum(_started(c) for c in counts.values())
         return tally
 
-    def moved(self, step: Mapping[str, Any] | None, before: StepCounts, after: StepCounts, rows: bool = True) -> None:
+    def moved(self, step: Mapping[str, Any] | None, before: StepCounts, after: StepCounts) -> None:
         """One step's counters went from ``before`` (``StepCounts()`` for a step without a row)
         to ``after``; ``step`` is None for an id that names no step (it counts only as a row)."""
         if step is not None:
             allow = allows_failure(step)
             self.unsatisfied += is_satisfied(before, allow) - is_satisfied(after, allow)
             self.failing += is_failing(after, allow) - is_failing(before, allow)
-        if rows:
-            self.started += (after.total - after.skipped > 0) - (before.total - before.skipped > 0)
+        self.started += _started(after) - _started(before)
 
     def progress(self) -> Progress:
         """The first that holds: every step satisfied, a job that may not fail in error or

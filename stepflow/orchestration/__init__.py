@@ -3,8 +3,9 @@
 Everything here runs inside a transaction handed in by the caller (the bridge's batches of
 job answers, an actor, the clock, the web's workflow events) and returns what the
 transaction owes (:class:`~stepflow.orchestration.outbox.Owed`), which the caller sends after
-commit (the bridge through its courier, off the deciding thread). The decisions themselves (which steps start, with which
-parameters, which transitions are allowed) are the pure engine's (``stepflow.engine``).
+commit (the bridge through its courier, off the deciding thread). The decisions themselves
+(which steps start, with which parameters, which transitions are allowed) are the pure
+engine's (``stepflow.engine``).
 
 - ``locked_workflow``: the locked workflow row, its step counters and its jobs;
 - ``write_behind``: the rows a transaction writes late, together, before its next statement;

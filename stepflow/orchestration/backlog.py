@@ -24,8 +24,9 @@ class Backlog(Generic[Item]):
     """Items handed to ``handle`` (a list of everything waiting) on a thread named ``name``.
 
     ``handle`` runs on that thread only, and ``finish`` once on it when it stops (to close what
-    the thread opened); an exception ``handle`` raises is logged and its items are dropped (whatever the backlog is for must survive that: the clock sends again what was
-    not marked or not sent). After ``close``, ``add`` drops what it is given.
+    the thread opened). An exception ``handle`` raises is logged and its items are dropped:
+    whatever the backlog is for must survive that (the clock sends again what was not marked
+    or not sent). After ``close``, ``add`` drops what it is given.
     """
 
     def __init__(

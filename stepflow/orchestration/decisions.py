@@ -119,7 +119,9 @@ Send = Callable[[Owed], object]
 """Sends what a committed transaction owes (``Resources.send_owed``, or its courier's ``send``)."""
 
 
-def _after_commit(resources: Resources, batch: Sequence[Answer], owed: Owed, unknown: Sequence[int], send: Send) -> None:
+def _after_commit(
+    resources: Resources, batch: Sequence[Answer], owed: Owed, unknown: Sequence[int], send: Send
+) -> None:
     send(owed)
     for index in unknown:
         _unknown(resources, batch[index])

@@ -185,10 +185,11 @@ def update(session: Session, workflow_id: int, job_id: int, parameters: Sequence
     unknown = sorted(set(values) - known)
     if unknown:
         raise EventRefused(422, {"errors": {f"parameters.{unknown[0]}": ["is not a parameter of this job"]}})
-    locked.set_parameters(
-        job,
-        [{**parameter, "value": values[parameter["id"]]} if parameter["id"] in values else parameter for parameter in job.parameters],
-    )
+    updated = [
+        {**parameter, "value": values[parameter["id"]]} if parameter["id"] in values else parameter
+        for parameter in job.parameters
+    ]
+    locked.set_parameters(job, updated)
     session.add(Update(job_id=job.id, parameters=list(parameters)))
     locked.record(job, UPDATE, {"parameters": list(parameters)})
     return live.update(locked, job) if job.is_live else Owed()

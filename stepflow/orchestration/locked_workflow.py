@@ -79,6 +79,7 @@ class _Held:
     """The rows the transaction writes late (new jobs, moved jobs, history), once it has some."""
 
     def write_behind(self, session: Session) -> WriteBehind:
+        """The transaction's :class:`WriteBehind`, made on first use."""
         if self.writes is None:
             self.writes = WriteBehind(session.connection())
         return self.writes
@@ -368,7 +369,7 @@ class LockedWorkflow:
         deciding a batch of answers costs one INSERT, not one per answer."""
         if not plans:
             return []
-        writes = _held(self.session).write_behind(self.session)
+        writes = self._writes()
         now = utcnow()
         job_ids = writes.ids(JOBS, len(plans))
         values = [
@@ -409,6 +410,10 @@ class LockedWorkflow:
         flag_modified(job, "dispatched_at")
         flag_modified(job, "send_after")
 
+    def _writes(self) -> WriteBehind:
+        """This transaction's rows written late."""
+        return _held(self.session).write_behind(self.session)
+
     def _write_job(self, job: Job, state: str | None = None, parameters: list[Any] | None = None) -> None:
         """Change the job's ``state`` and/or ``parameters`` in memory now, and in the database
         with the transaction's next statement (one UPDATE for every job moved, not the ORM's
@@ -419,7 +424,7 @@ class LockedWorkflow:
         if parameters is not None:
             set_committed_value(job, "parameters", parameters)
         set_committed_value(job, "updated_at", now)
-        _held(self.session).write_behind(self.session).move_job(job.id, job.state, parameters, now)
+        self._writes().move_job(job.id, job.state, parameters, now)
 
     def set_parameters(self, job: Job, parameters: list[Any]) -> None:
         """Give the job new parameters (written with the transaction's next statement)."""
@@ -448,7 +453,7 @@ class LockedWorkflow:
         return self._record(job.id, state, description or {})
 
     def _record(self, job_id: int, state: str, description: dict[str, Any]) -> int:
-        writes = _held(self.session).write_behind(self.session)
+        writes = self._writes()
         (status_id,) = writes.ids(HISTORY, 1)
         row = {"id": status_id, "job_id": job_id, "state": state, "description": description, "inserted_at": utcnow()}
         writes.insert(HISTORY, [row])

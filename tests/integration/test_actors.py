@@ -499,7 +499,7 @@ def test_the_bridges_decider_settles_a_batch_without_waiting_for_the_broker(
         release.wait(10)
         resources.send_owed(owed)
 
-    resources.__dict__["courier"] = Courier(held_back, finish=lambda: None)
+    kept, resources.courier = resources.courier, Courier(held_back, finish=lambda: None)
     try:
         assert JobAnswers(resources)([completion(root)]) == [True]
         started = [job for job in jobs_of(sessions, workflow_id) if job.step_id in (1, 2)]
@@ -512,4 +512,4 @@ def test_the_bridges_decider_settles_a_batch_without_waiting_for_the_broker(
     finally:
         release.set()
         resources.courier.close()
-        del resources.__dict__["courier"]
+        resources.courier = kept
